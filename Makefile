@@ -1,0 +1,58 @@
+# ecg_digitization — everyday commands. `make train` and `make test` work on a fresh machine with Python 3.11 + pip.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5050
+APPROACH ?= signalsavants
+NOW := $(shell date +%Y%m%d-%H%M%S)
+export MPLBACKEND ?= Agg
+
+.PHONY: setup train train-cli test test-nbs test-py check mlflow-server mlflow-ui lab export clean bench help
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): settings.ini setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch>=2.4,<=2.14.1" "torchvision>=0.19,<=0.29.1"
+	$(BIN)/pip install -q -e ".[all]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install everything (torch, timm, mlflow, nbdev, ray, jupyterlab)
+
+train: setup  ## train the default digitizer (synthetic data, CPU, local MLflow store) and print the run id
+	@mkdir -p runs
+	$(BIN)/papermill nbs/train.ipynb runs/train-$(NOW).ipynb -p approach $(APPROACH) --progress-bar --log-output
+	@$(BIN)/python -c "import sys; from ecg_digitization.tracking import resolve_tracking_uri as r; u=r(); print('\nMLflow store:', u); print('Open the UI: make mlflow-ui   (then http://127.0.0.1:$(PORT))')"
+
+train-cli: setup  ## the same job through the Hydra CLI (ARGS='approach=baseline training.epochs=2')
+	$(BIN)/python -m ecg_digitization.train approach=$(APPROACH) $(ARGS)
+
+test: setup check  ## run every test: notebook tests, then integration tests (pytest)
+	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'
+	$(BIN)/python -m pytest tests -q -ra $(PYTEST_ARGS)
+
+check: setup  ## fail if nbs/ and ecg_digitization/ disagree or a notebook has outputs
+	$(BIN)/python tools/check_sync.py
+
+export: setup  ## notebooks -> package, and strip notebook outputs
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+mlflow-server: setup  ## MLflow server on http://$(HOST):$(PORT) (sqlite backend + artifacts folder)
+	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	  --artifacts-destination $(CURDIR)/mlartifacts
+
+mlflow-ui: mlflow-server  ## alias of mlflow-server
+
+lab: setup  ## JupyterLab on nbs/ (http://$(HOST):8888)
+	$(BIN)/jupyter lab --notebook-dir nbs --ip $(HOST) --no-browser
+
+bench: setup  ## all benchmarks (tables printed, JSON in benchmarks/results/)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:  ## remove build outputs (keeps .venv, mlflow.db and runs/)
+	rm -rf build dist *.egg-info _docs _proc .pytest_cache
