@@ -1,0 +1,87 @@
+"""Shared pytest fixtures: a real MLflow tracking server for the test session, and a handle to kill and restart it."""
+import os, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))   # test the checkout's package
+
+
+def free_port() -> int:
+    "A TCP port on 127.0.0.1 that nothing listens on right now."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+class MlflowServer:
+    "A real `mlflow server` on 127.0.0.1 (sqlite store + served artifacts folder) that tests can kill and restart."
+    def __init__(self, root, port=None):
+        self.root, self.port, self.proc = Path(root), port or free_port(), None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log = self.root / "server.log"
+
+    @property
+    def uri(self) -> str: return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r: return r.status == 200
+        except OSError: return False
+
+    def start(self, timeout_s: float = 120) -> "MlflowServer":
+        "Start the server (same port and store as before) and wait until /health answers."
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"   # no job-runner process: faster start, less to kill
+        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}", "--artifacts-destination", str(self.root / "artifacts")]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            if self.alive(): return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"mlflow server not healthy after {timeout_s} s:\n{self.log.read_text()[-3000:]}")
+
+    def _signal_group(self, sig):
+        if self.proc is not None and self.proc.poll() is None:
+            try: os.killpg(self.proc.pid, sig)   # the server's own process group (it was started in a new session)
+            except ProcessLookupError: pass
+
+    def kill(self):
+        "Crash the server: SIGKILL its process group, then wait until the port refuses connections."
+        self._signal_group(signal.SIGKILL)
+        if self.proc is not None: self.proc.wait(30)
+        for _ in range(100):
+            if not self.alive(): return
+            time.sleep(0.1)
+
+    def stop(self):
+        "Shut the server down (SIGTERM, then SIGKILL after 15 s)."
+        self._signal_group(signal.SIGTERM)
+        try:
+            if self.proc is not None: self.proc.wait(15)
+        except subprocess.TimeoutExpired: self.kill()
+        self._signal_group(signal.SIGKILL)   # workers left behind by a clean exit
+
+    def restart(self) -> "MlflowServer":
+        self.kill(); return self.start()
+
+    def ensure_running(self) -> "MlflowServer":
+        return self if self.alive() else self.start()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_proc(tmp_path_factory):
+    "The session's `MlflowServer` (kill/start/restart it in fault tests; restore it with `ensure_running()`)."
+    srv = MlflowServer(tmp_path_factory.mktemp("mlflow_server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_proc):
+    "Tracking URI (http://127.0.0.1:<port>) of a real MLflow server shared by the session."
+    return mlflow_server_proc.uri
