@@ -10,10 +10,11 @@ matplotlib.use("Agg")
 import mlflow, torch
 from mlflow import MlflowClient
 from ecg_digitization.tracking import (MLflowExperimentTracker, TrackingUnavailableError, TrackingWarning,
-                                       resolve_tracking_uri, fallback_uri)
+                                       resolve_tracking_uri, fallback_uri, tracking_cli)
 from ecg_digitization.plots import create_loss_plot
 from conftest import ROOT, free_port
 
+pytestmark = pytest.mark.timeout(300)   # a hang (e.g. MLflow retrying a dead server for minutes) fails, not blocks
 GUIDE_URI = "http://localhost:5050"
 
 # Code blocks copied verbatim from MLFLOW_GUIDE.md (test_snippets_match_the_guide keeps them in sync).
@@ -376,8 +377,9 @@ def test_unreachable_at_start_local_fallback_then_sync(mlflow_server, tmp_path):
     mlflow.set_tracking_uri(mlflow_server)
     assert mlflow.artifacts.load_text(f"runs:/{new_id}/notes/offline.txt") == "offline notes"
     assert same_weights(mlflow.pytorch.load_model("models:/ecg_digitizer_offline/latest"), model)
-    again = cli("sync", "--to", mlflow_server, env_extra=env)
-    assert again.returncode == 0 and "synced 0 runs" in again.stdout
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out): assert tracking_cli(["sync", "--to", mlflow_server]) == 0   # same ECGD_HOME
+    assert "synced 0 runs" in out.getvalue()                                                       # nothing twice
 
 
 def test_server_killed_mid_run(mlflow_server_proc):
@@ -395,6 +397,9 @@ def test_server_killed_mid_run(mlflow_server_proc):
                 t.log_metric("val_snr", float(e), step=e)
             t.log_params({"late_param": "yes"}); t.set_tags({"phase": "offline"})
             t.log_text("written while the server was down", "notes/offline.txt")
+            samples = Path("samples"); samples.mkdir(); (samples / "a.csv").write_text("x\n1\n"); (samples / "b.csv").write_text("x\n2\n")
+            t.log_artifacts(samples, "predictions")
+            (samples / "a.csv").unlink()            # the buffer holds its own copy
             t.log_figure(create_loss_plot([1, 0.5], [1.2, 0.6]), "loss_curves.png")
             model = tiny_model()
             assert t.log_model(model, artifact_path="final_model", registered_model_name="ecg_digitizer_fault") is None
@@ -413,7 +418,8 @@ def test_server_killed_mid_run(mlflow_server_proc):
     assert [m.value for m in client.get_metric_history(t.run_id, "val_snr")] == [float(e) for e in range(4, 11)]
     assert run.data.params["late_param"] == "yes" and run.data.tags["phase"] == "offline"
     arts = {a.path for a in client.list_artifacts(t.run_id)}
-    assert {"notes", "loss_curves.png", "final_model"} <= arts
+    assert {"notes", "loss_curves.png", "final_model", "predictions"} <= arts
+    assert sorted(a.path for a in client.list_artifacts(t.run_id, "predictions")) == ["predictions/a.csv", "predictions/b.csv"]
     mlflow.set_tracking_uri(srv.uri)
     assert same_weights(mlflow.pytorch.load_model("models:/ecg_digitizer_fault/latest"), model)
 
