@@ -10,7 +10,7 @@ APPROACH ?= signalsavants
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup train train-cli test test-nbs test-py check mlflow-server mlflow-ui lab export clean bench help
+.PHONY: setup train train-cli test check mlflow-server mlflow-ui mlflow-sync lab export clean bench help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ mlflow-server: setup  ## MLflow server on http://$(HOST):$(PORT) (sqlite backend
 	  --artifacts-destination $(CURDIR)/mlartifacts
 
 mlflow-ui: mlflow-server  ## alias of mlflow-server
+
+mlflow-sync: setup  ## send runs logged to the local fallback store (server was down) to http://$(HOST):$(PORT)
+	$(BIN)/python -m ecg_digitization.tracking sync --to http://$(HOST):$(PORT)
 
 lab: setup  ## JupyterLab on nbs/ (http://$(HOST):8888)
 	$(BIN)/jupyter lab --notebook-dir nbs --ip $(HOST) --no-browser
