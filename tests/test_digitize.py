@@ -1,0 +1,74 @@
+"""The digitize command: good pages become WFDB records, bad files fail one by one with a clear line, nothing half-written."""
+import subprocess, sys
+from pathlib import Path
+import numpy as np, pytest, cv2, torch, wfdb
+
+from ecg_digitization.models import create_model, model_state
+from ecg_digitization.signals import synthesize_ecg, read_record
+from ecg_digitization.render import render_ecg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpt")
+    m = create_model("signalsavants", input_size=(128, 160), decoder_channels=[32, 16, 16, 8, 8])
+    torch.save(model_state(m), d / "best_model.pt")
+    return d / "best_model.pt"
+
+
+def make_inputs(folder: Path) -> dict:
+    page = render_ecg(synthesize_ecg(np.random.default_rng(0)), dpi=100)
+    cv2.imwrite(str(folder / "good.png"), cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR))
+    (folder / "notes.png").write_text("this is not an image")
+    (folder / "empty.png").write_bytes(b"")
+    cv2.imwrite(str(folder / "tiny.png"), np.full((40, 60, 3), 255, np.uint8))
+    (folder / "truncated.png").write_bytes((folder / "good.png").read_bytes()[:200])
+    return {"good": folder / "good.png", "notes": folder / "notes.png", "empty": folder / "empty.png",
+            "tiny": folder / "tiny.png", "truncated": folder / "truncated.png", "missing": folder / "missing.png"}
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "ecg_digitization.digitize", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_good_page_written_as_wfdb_with_overlay(checkpoint, tmp_path):
+    f = make_inputs(tmp_path)
+    out = tmp_path / "out"
+    r = run(f["good"], "--model", checkpoint, "--out", out, "--fs", 250, "--overlay")
+    assert r.returncode == 0, r.stderr
+    rec = read_record(out / "good")
+    assert rec.fs == 250 and rec.signal.shape == (2500, 12)
+    assert wfdb.rdheader(str(out / "good")).sig_name[:3] == ["I", "II", "III"]
+    assert (out / "good_overlay.png").stat().st_size > 1000
+
+
+BAD = {"notes": "not an image", "empty": "empty file", "tiny": "too small", "truncated": "not an image", "missing": "not found"}
+
+
+def test_bad_files_fail_alone(checkpoint, tmp_path):
+    f = make_inputs(tmp_path)
+    out = tmp_path / "out"
+    r = run(*[f[b] for b in BAD], f["good"], "--model", checkpoint, "--out", out)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    for bad, message in BAD.items():
+        assert any(str(f[bad]) in l and message in l for l in lines), (bad, r.stderr)
+    assert "digitized 1/6" in r.stdout and "5 failed" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea"]   # nothing of the bad files, no temp dirs
+
+
+def test_bad_model_and_usage_errors(tmp_path):
+    f = make_inputs(tmp_path)
+    r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "cannot load model" in r.stderr and "Traceback" not in r.stderr
+    r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o", "--fs", "-5")
+    assert r.returncode == 2 and "--fs" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_checkpoint_loads_weights_only(checkpoint):
+    st = torch.load(checkpoint, weights_only=True)      # no pickled code needed to read our checkpoints
+    assert st["approach"] == "signalsavants"

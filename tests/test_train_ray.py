@@ -1,0 +1,218 @@
+"""`python -m ecg_digitization.train_ray` on a local Ray cluster (2 CPU workers) against a real MLflow server: DDP
+training, a Tune sweep with a crashing trial, resuming a sweep after its driver was killed, and user errors."""
+import os, signal, socket, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",
+        "training.batch_size=4", "model.decoder_channels=[32,16,16,8,8]"]
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def cli(args, home, timeout=600, **kw):
+    "Run the CLI with ECGD_HOME=home (checkpoints, Ray storage) and no inherited Ray/MLflow addresses."
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["ECGD_HOME"] = str(home)
+    return subprocess.run([PY, "-m", "ecg_digitization.train_ray", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def client(uri):
+    import mlflow
+    return mlflow.MlflowClient(uri)
+
+
+def runs_named(uri, name):
+    c = client(uri)
+    exp = c.get_experiment_by_name("ecg-digitization")
+    return [] if exp is None else c.search_runs([exp.experiment_id], f"attributes.run_name = '{name}'")
+
+
+def children(uri, parent_id):
+    c = client(uri)
+    exp = c.get_run(parent_id).info.experiment_id
+    return c.search_runs([exp], f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- mode=train: DDP on 2 workers, one MLflow run
+@pytest.fixture(scope="module")
+def ddp_run(mlflow_server, tmp_path_factory):
+    home = tmp_path_factory.mktemp("ray_train")
+    r = cli(["mode=train", "ray.num_workers=2", "approach=baseline", "training.epochs=1", f"mlflow.tracking_uri={mlflow_server}",
+             "mlflow.run_name=ray_ddp", *TINY], home)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    runs = runs_named(mlflow_server, "ray_ddp")
+    assert len(runs) == 1, [x.info.run_id for x in runs]
+    return client(mlflow_server), runs[0].info.run_id, r.stdout, home
+
+
+def test_ddp_one_finished_run_with_params_and_tags(ddp_run):
+    c, run_id, out, _ = ddp_run
+    assert f"run id: {run_id}" in out and "registered model: models:/ecg_digitizer_baseline/" in out
+    run = c.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    p, t = run.data.params, run.data.tags
+    assert p["approach.method"] == "baseline" and p["model.encoder_name"] == "resnet18" and p["training.epochs"] == "1"
+    assert p["ray.num_workers"] == "2" and p["data.train_size"] == "8" and p["mlflow.experiment_name"] == "ecg-digitization"
+    assert t["approach"] == "baseline" and t["model"] == "resnet18" and t["project"] == "physionet-ecg-2024"
+    assert t["entry_point"] == "ray" and t["device"] == "cpu" and "error" not in t
+
+
+def test_ddp_metrics_every_epoch(ddp_run):
+    c, run_id, _, _ = ddp_run
+    for key in ("train_loss", "val_loss", "val_snr", "best_val_loss", *(f"snr_{l}" for l in LEADS)):
+        hist = c.get_metric_history(run_id, key)
+        assert [m.step for m in hist] == [1], key
+        assert all(np.isfinite(m.value) for m in hist), key
+
+
+def test_ddp_artifacts_registered_model_and_ray_checkpoint(ddp_run, mlflow_server, tmp_path):
+    c, run_id, _, home = ddp_run
+    top = {a.path for a in c.list_artifacts(run_id)}
+    assert {"best_model.pt", "loss_curves.png", "snr_per_lead.png", "signal_comparison.png", "configs", "final_model"} <= top, top
+    assert [a.path for a in c.list_artifacts(run_id, "configs")] == ["configs/config.yaml"]
+    versions = [v for v in c.search_model_versions("name='ecg_digitizer_baseline'") if v.run_id == run_id]
+    assert len(versions) == 1
+    import mlflow, torch
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pytorch.load_model(f"models:/ecg_digitizer_baseline/{versions[0].version}")
+    assert model.approach == "baseline"
+    ckpts = list((home / "runs" / "ray" / f"train_{run_id}").glob("checkpoint_*/last.pt"))
+    assert len(ckpts) == 1, ckpts   # reported through ray.train.report (num_to_keep=1)
+    st = torch.load(ckpts[0], weights_only=True)
+    # 8 pages, batch 4, two ranks of 4 pages each: one step per epoch (single-process training takes two)
+    assert st["epoch"] == 1 and st["step"] == 1 and st["run_id"] == run_id
+
+
+# ---------------------------------------------------------------- mode=tune: parent + nested children, a crashing trial
+@pytest.fixture(scope="module")
+def sweep(mlflow_server, tmp_path_factory):
+    home = tmp_path_factory.mktemp("ray_tune")
+    r = cli(["mode=tune", "ray.search=grid", "ray.num_samples=1", "ray.search_space={data.layout:[3x4+II,6x2,bogus]}",
+             "ray.max_concurrent_trials=2", "ray.name=sweep_test", "approach=baseline", "training.epochs=1",
+             f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_sweep", *TINY], home)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    runs = runs_named(mlflow_server, "ray_sweep")
+    assert len(runs) == 1
+    return client(mlflow_server), runs[0], r.stdout
+
+
+def test_sweep_parent_and_nested_children(sweep, mlflow_server):
+    c, parent, out = sweep
+    assert parent.info.status == "FINISHED" and parent.data.tags["entry_point"] == "ray-tune"
+    kids = children(mlflow_server, parent.info.run_id)
+    assert len(kids) == 3
+    by_layout = {k.data.params["data.layout"]: k for k in kids}
+    assert set(by_layout) == {"3x4+II", "6x2", "bogus"}
+    for layout in ("3x4+II", "6x2"):
+        k = by_layout[layout]
+        assert k.info.status == "FINISHED" and k.data.tags["entry_point"] == "ray-tune" and "ray_trial_id" in k.data.tags
+        assert {"best_model.pt", "loss_curves.png", "snr_per_lead.png", "final_model"} <= {a.path for a in c.list_artifacts(k.info.run_id)}
+        assert [m.step for m in c.get_metric_history(k.info.run_id, "val_snr")] == [1]
+
+
+def test_crashing_trial_fails_its_run_and_the_sweep_continues(sweep, mlflow_server):
+    c, parent, out = sweep
+    bad = [k for k in children(mlflow_server, parent.info.run_id) if k.data.params.get("data.layout") == "bogus"][0]
+    assert bad.info.status == "FAILED" and "unknown layout 'bogus'" in bad.data.tags["error"]
+    assert parent.data.metrics["n_trials"] == 3 and parent.data.metrics["n_failed_trials"] == 1
+
+
+def test_sweep_best_trial_tagged_and_registered(sweep, mlflow_server):
+    c, parent, out = sweep
+    kids = {k.info.run_id: k for k in children(mlflow_server, parent.info.run_id) if k.info.status == "FINISHED"}
+    best = parent.data.tags["best_run_id"]
+    assert best in kids and kids[best].data.tags["ray_trial_id"] == parent.data.tags["best_trial"]
+    assert parent.data.metrics["val_snr"] == pytest.approx(max(k.data.metrics["val_snr"] for k in kids.values()))
+    versions = [v for v in c.search_model_versions("name='ecg_digitizer_baseline'") if v.run_id == best]
+    assert len(versions) == 1 and parent.data.tags["best_model_uri"] == f"models:/ecg_digitizer_baseline/{versions[0].version}"
+    assert {"configs", "tune"} <= {a.path for a in c.list_artifacts(parent.info.run_id)}
+    assert f"best trial: {parent.data.tags['best_trial']}" in out
+
+
+# ---------------------------------------------------------------- resuming a sweep whose driver was killed
+def test_tune_resumes_after_driver_crash(mlflow_server, tmp_path):
+    args = ["mode=tune", "ray.search=grid", "ray.search_space={training.lr:[0.001,0.002]}", "ray.max_concurrent_trials=1",
+            "ray.name=crash_test", "approach=baseline", "training.epochs=2", f"mlflow.tracking_uri={mlflow_server}",
+            "mlflow.run_name=ray_crash", *TINY]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["ECGD_HOME"] = str(tmp_path)
+    log = open(tmp_path / "driver.log", "w")
+    proc = subprocess.Popen([PY, "-m", "ecg_digitization.train_ray", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    sweep_dir = tmp_path / "runs" / "ray" / "crash_test"
+    try:   # kill the driver (and its local Ray cluster) once the first trial has checkpointed epoch 1
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and not list(sweep_dir.glob("trial_*/checkpoint_000000")):
+            time.sleep(1)
+        assert proc.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        assert list(sweep_dir.glob("trial_*/checkpoint_000000")), "no trial checkpoint within 400 s"
+        time.sleep(3)   # Tune snapshots the sweep state right after a checkpoint
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait(60)
+    parent = runs_named(mlflow_server, "ray_crash")[0]
+    assert parent.info.status == "RUNNING"
+
+    r = cli(["mode=tune", "ray.resume=true", f"mlflow.tracking_uri={mlflow_server}"], tmp_path)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    c = client(mlflow_server)
+    assert c.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert runs_named(mlflow_server, "ray_crash")[0].info.run_id == parent.info.run_id   # no second parent
+    kids = children(mlflow_server, parent.info.run_id)
+    done = [k for k in kids if k.info.status == "FINISHED"]
+    assert {k.data.params["training.lr"] for k in done} == {"0.001", "0.002"}
+    assert all(k.info.status in ("FINISHED", "KILLED") for k in kids)
+    resumed = [k for k in done if k.data.tags.get("resumed_from_epoch") == "1"]
+    assert resumed, "the interrupted trial did not continue its own run"
+    assert [m.step for m in c.get_metric_history(resumed[0].info.run_id, "val_loss")] == [1, 2]
+    assert c.get_run(parent.info.run_id).data.tags["best_run_id"] in {k.info.run_id for k in done}
+
+
+# ---------------------------------------------------------------- user errors: one line, exit 2, no RUNNING run
+def test_unreachable_ray_address_fails_fast_without_a_run(mlflow_server, tmp_path):
+    t0 = time.time()
+    port = free_port()
+    r = cli([f"ray.address=127.0.0.1:{port}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_unreachable", *TINY],
+            tmp_path, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"no Ray cluster answers at ray.address=127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert time.time() - t0 < 60
+    assert runs_named(mlflow_server, "ray_unreachable") == []
+
+
+def test_more_workers_than_cpus_fails_before_starting(mlflow_server, tmp_path):
+    n = (os.cpu_count() or 2) + 1
+    r = cli([f"ray.num_workers={n}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_too_many"], tmp_path, timeout=120)
+    assert r.returncode == 2 and f"needs {n} CPUs" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert runs_named(mlflow_server, "ray_too_many") == []
+    import torch
+    if not torch.cuda.is_available():
+        r = cli(["ray.use_gpu=true", "ray.num_workers=1"], tmp_path, timeout=120)
+        assert r.returncode == 2 and "needs 1 GPUs" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_typos_and_bad_search_space_list_valid_choices(tmp_path):
+    r = cli(["ray.num_workrs=2"], tmp_path, timeout=120)
+    assert r.returncode == 2 and "ray.num_workers" in r.stderr and "Traceback" not in r.stderr
+    r = cli(["mode=sweep"], tmp_path, timeout=120)
+    assert r.returncode == 2 and "train, tune" in r.stderr
+    r = cli(["mode=tune", "ray.search_space.training.lrr=[1]"], tmp_path, timeout=120)
+    assert r.returncode == 2 and "training.lr" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_data_folder_on_the_workers_fails_the_run(mlflow_server, tmp_path):
+    r = cli(["data.source=challenge", f"data.path={tmp_path / 'nope'}", f"mlflow.tracking_uri={mlflow_server}",
+             "mlflow.run_name=ray_no_data", "training.epochs=1", *TINY], tmp_path)
+    assert r.returncode == 2 and "nope" in r.stderr.strip().splitlines()[-1], r.stderr[-3000:]
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+    runs = runs_named(mlflow_server, "ray_no_data")
+    assert len(runs) == 1 and runs[0].info.status == "FAILED" and "nope" in runs[0].data.tags["error"]
