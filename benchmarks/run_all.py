@@ -1,0 +1,73 @@
+"""Run every benchmark in this folder, one after the other, then print one summary table and write
+benchmarks/results/all.json.   python benchmarks/run_all.py [--quick]
+
+--quick passes small sample counts to each script (for a smoke run; the numbers are then rougher).
+"""
+from __future__ import annotations
+import argparse, json, os, platform, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RES = HERE / "results"
+SCRIPTS = {  # script -> (normal args, quick args)
+    "bench_render.py": ([], ["--n", "5"]),
+    "bench_data.py": ([], ["--n", "16", "--workers", "0"]),
+    "bench_vectorize.py": ([], []),
+    "bench_train.py": ([], ["--steps", "2", "--skip-fit"]),
+    "bench_ddp.py": ([], []),
+}
+
+
+def load(name):
+    p = RES / name
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def summary() -> list:
+    rows = []
+    r = load("render.json")
+    if r:
+        tg = r.get("targets_ms", {})
+        for k in ("clean", "augmented"):
+            v = r["results"].get("threads=1", {}).get(k)
+            if v: rows.append((f"render {k} page, 1 thread (2200x1700)", f"{v['median_ms']:.0f} ms",
+                               f"CPU {v['cpu_median_ms']:.0f} ms; target < {tg.get(k, '?')} ms"))
+    d = load("data.json")
+    if d:
+        for row in d.get("loader", [])[:4]:
+            rows.append((f"DataLoader {row['style']} style, augment {row['augment_strength']}, {row['num_workers']} workers",
+                         f"{row['images_per_s']:.1f} img/s", "256x320 model input"))
+    t = load("train.json")
+    if t:
+        for row in t["train"]:
+            rows.append((f"train step {row['approach']} ({row['input']}, bs {row['batch_size']})", f"{row['step_s']:.2f} s",
+                         f"model {row['model_img_s']:.1f} img/s vs loader {row['loader_img_s']:.1f} img/s"))
+        d = t["digitize"]; rows.append((f"digitize one {d['page']} page", f"{d['median_s']:.2f} s", "< 2 s"))
+        if "tracking" in t:
+            rows.append(("MLflow tracking share of fit time", f"{100 * t['tracking']['share']:.2f} %", "< 2 %"))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    RES.mkdir(exist_ok=True)
+    runs = {}
+    for script, (args, quick) in SCRIPTS.items():
+        if not (HERE / script).exists(): continue
+        print(f"\n=== {script} ===", flush=True)
+        t0 = time.time()
+        r = subprocess.run([sys.executable, str(HERE / script), *(quick if a.quick else args)])
+        runs[script] = dict(returncode=r.returncode, seconds=round(time.time() - t0, 1))
+    rows = summary()
+    print(f"\n=== summary ({platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}) ===")
+    w = max([len(r[0]) for r in rows] + [10])
+    for name, value, note in rows: print(f"{name:{w}}  {value:>10}  {note}")
+    (RES / "all.json").write_text(json.dumps(dict(runs=runs, summary=rows, machine=platform.machine(), cpus=os.cpu_count()), indent=1))
+    print(f"wrote {RES / 'all.json'}")
+    return 0 if all(v["returncode"] == 0 for v in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
