@@ -10,7 +10,7 @@ APPROACH ?= signalsavants
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup train train-cli test check mlflow-server mlflow-ui mlflow-sync lab export clean bench help
+.PHONY: setup train train-cli test check mlflow-server mlflow-ui mlflow-sync compare lab export clean bench help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ mlflow-ui: mlflow-server  ## alias of mlflow-server
 
 mlflow-sync: setup  ## send runs logged to the local fallback store (server was down) to http://$(HOST):$(PORT)
 	$(BIN)/python -m ecg_digitization.tracking sync --to http://$(HOST):$(PORT)
+
+compare: setup  ## the run-comparison notebook as an app on http://$(HOST):8866 (Voila)
+	$(BIN)/voila nbs/compare.ipynb --port 8866 --Voila.ip=$(HOST) --no-browser
 
 lab: setup  ## JupyterLab on nbs/ (http://$(HOST):8888)
 	$(BIN)/jupyter lab --notebook-dir nbs --ip $(HOST) --no-browser
