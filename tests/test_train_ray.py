@@ -139,8 +139,9 @@ def test_sweep_best_trial_tagged_and_registered(sweep, mlflow_server):
 
 
 # ---------------------------------------------------------------- resuming a sweep whose driver was killed
+@pytest.mark.slow   # about 2-4 min on 2 busy cores: two driver starts; deselect with -m "not slow"
 def test_tune_resumes_after_driver_crash(mlflow_server, tmp_path):
-    args = ["mode=tune", "ray.search=grid", "ray.search_space={training.lr:[0.001,0.002]}", "ray.max_concurrent_trials=1",
+    args = ["mode=tune", "ray.search=grid", "ray.search_space={training.lr:[0.002]}",
             "ray.name=crash_test", "approach=baseline", "training.epochs=2", f"mlflow.tracking_uri={mlflow_server}",
             "mlflow.run_name=ray_crash", *TINY]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
@@ -167,13 +168,13 @@ def test_tune_resumes_after_driver_crash(mlflow_server, tmp_path):
     assert c.get_run(parent.info.run_id).info.status == "FINISHED"
     assert runs_named(mlflow_server, "ray_crash")[0].info.run_id == parent.info.run_id   # no second parent
     kids = children(mlflow_server, parent.info.run_id)
-    done = [k for k in kids if k.info.status == "FINISHED"]
-    assert {k.data.params["training.lr"] for k in done} == {"0.001", "0.002"}
-    assert all(k.info.status in ("FINISHED", "KILLED") for k in kids)
-    resumed = [k for k in done if k.data.tags.get("resumed_from_epoch") == "1"]
-    assert resumed, "the interrupted trial did not continue its own run"
-    assert [m.step for m in c.get_metric_history(resumed[0].info.run_id, "val_loss")] == [1, 2]
-    assert c.get_run(parent.info.run_id).data.tags["best_run_id"] in {k.info.run_id for k in done}
+    assert [k.info.status for k in kids] == ["FINISHED"], [(k.info.status, k.data.tags) for k in kids]
+    assert kids[0].data.tags.get("resumed_from_epoch") == "1", "the interrupted trial did not continue its own run"
+    # epochs after the last Tune checkpoint run again after a resume, so epoch 2 may have been logged before the kill too
+    steps = [m.step for m in c.get_metric_history(kids[0].info.run_id, "val_loss")]
+    assert steps[0] == 1 and set(steps) == {1, 2}, steps
+    assert {"best_model.pt", "loss_curves.png", "final_model"} <= {a.path for a in c.list_artifacts(kids[0].info.run_id)}
+    assert c.get_run(parent.info.run_id).data.tags["best_run_id"] == kids[0].info.run_id
 
 
 # ---------------------------------------------------------------- user errors: one line, exit 2, no RUNNING run
@@ -212,7 +213,7 @@ def test_typos_and_bad_search_space_list_valid_choices(tmp_path):
 def test_missing_data_folder_on_the_workers_fails_the_run(mlflow_server, tmp_path):
     r = cli(["data.source=challenge", f"data.path={tmp_path / 'nope'}", f"mlflow.tracking_uri={mlflow_server}",
              "mlflow.run_name=ray_no_data", "training.epochs=1", *TINY], tmp_path)
-    assert r.returncode == 2 and "nope" in r.stderr.strip().splitlines()[-1], r.stderr[-3000:]
-    assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+    last = r.stderr.strip().splitlines()[-1]   # the workers' tracebacks come first, the one-line error last
+    assert r.returncode == 2 and last.startswith("error: ") and "nope: folder not found" in last, r.stderr[-3000:]
     runs = runs_named(mlflow_server, "ray_no_data")
     assert len(runs) == 1 and runs[0].info.status == "FAILED" and "nope" in runs[0].data.tags["error"]
