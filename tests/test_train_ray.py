@@ -141,7 +141,7 @@ def test_sweep_best_trial_tagged_and_registered(sweep, mlflow_server):
 # ---------------------------------------------------------------- resuming a sweep whose driver was killed
 @pytest.mark.slow   # about 2-4 min on 2 busy cores: two driver starts; deselect with -m "not slow"
 def test_tune_resumes_after_driver_crash(mlflow_server, tmp_path):
-    args = ["mode=tune", "ray.search=grid", "ray.search_space={training.lr:[0.002]}",
+    args = ["mode=tune", "ray.search=grid", "ray.num_samples=1", "ray.search_space={training.lr:[0.002]}",
             "ray.name=crash_test", "approach=baseline", "training.epochs=2", f"mlflow.tracking_uri={mlflow_server}",
             "mlflow.run_name=ray_crash", *TINY]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
