@@ -10,6 +10,15 @@ TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.i
         "training.batch_size=4", "model.decoder_channels=[32,16,16,8,8]"]
 
 
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow server of this module's own, so registered-model versions (`/1`) are this module's."""
+    from conftest import MlflowServer
+    srv = MlflowServer(tmp_path_factory.mktemp("train_server")).start()
+    yield srv.uri
+    srv.stop()
+
+
 def papermill(out, uri, **params):
     args = [PY, "-m", "papermill", "nbs/train.ipynb", str(out), "-k", "python3"]
     for k, v in params.items():
