@@ -85,3 +85,7 @@ def mlflow_server_proc(tmp_path_factory):
 def mlflow_server(mlflow_server_proc):
     "Tracking URI (http://127.0.0.1:<port>) of a real MLflow server shared by the session."
     return mlflow_server_proc.uri
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long integration tests (still run by `make test`; deselect with -m 'not slow')")
