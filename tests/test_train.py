@@ -136,7 +136,8 @@ def test_cli_trains_baseline_and_registers(mlflow_server, tmp_path):
     run = client.search_runs([client.get_experiment_by_name("ecg-digitization").experiment_id],
                              "attributes.run_name = 'cli_baseline'")[0]
     assert run.info.status == "FINISHED" and run.data.tags["entry_point"] == "cli"
-    m = mlflow.pytorch.load_model("models:/ecg_digitizer_baseline/latest") if mlflow.set_tracking_uri(mlflow_server) is None else None
+    mlflow.set_tracking_uri(mlflow_server)
+    m = mlflow.pytorch.load_model("models:/ecg_digitizer_baseline/latest")
     assert m.approach == "baseline"
 
 
