@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_challenge.ipynb #9079e007
 from __future__ import annotations
-import ast, json, os, tempfile
+import ast, json, os, tempfile, zipfile, zlib
 from pathlib import Path
 import cv2
 import numpy as np
@@ -35,13 +35,20 @@ def challenge_images(folder:str|Path # a Challenge 2024 folder (searched recursi
     return pages
 
 # %% ../nbs/04a_challenge.ipynb #8d8fc671
+def _imread(path:Path)->tuple:
+    "`(cv2.imread(path, IMREAD_UNCHANGED), why)`: OpenCV's refusals (e.g. a header declaring 10^10 pixels) become `(None, reason)`."
+    try: return cv2.imread(str(path), cv2.IMREAD_UNCHANGED), ""
+    except cv2.error as e: return None, f"; OpenCV: {getattr(e, 'err', '') or str(e).strip()}"
+
 def read_image(path:str|Path)->np.ndarray:
     "(H, W, 3) uint8 RGB image; `DataError` if the file is missing or cannot be decoded."
     path = Path(path)
     if not path.exists(): raise DataError(path, "image file not found")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0: raise DataError(path, "cannot be decoded as an image (corrupt, truncated or not an image file)")
+    img, why = _imread(path)
+    if img is None or img.size == 0: raise DataError(path, f"cannot be decoded as an image (corrupt, truncated, too large or not an image file{why})")
     if img.dtype == np.uint16: img = (img // 257).astype(np.uint8)
+    if img.dtype != np.uint8: raise DataError(path, f"unsupported pixel type {img.dtype}; expected 8- or 16-bit")
+    if img.ndim == 3 and img.shape[2] == 1: img = img[..., 0]
     if img.ndim == 2: return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
         a = img[..., 3:].astype(np.float32) / 255
@@ -55,10 +62,18 @@ def _layout_name(j:dict)->str:
 
 def _parse(v): return ast.literal_eval(v) if isinstance(v, str) else v
 
+_BAD_CONTENT = (ValueError, KeyError, IndexError, TypeError, AttributeError, SyntaxError, EOFError, zipfile.BadZipFile, zlib.error, cv2.error)
+
 def _from_json(jpath:Path, rec:EcgRecord, shape:tuple)->dict:
     "Traces, mask, panels and px/mm from an ecg-image-kit JSON."
     try: j = json.loads(jpath.read_text())
     except (OSError, ValueError) as e: raise DataError(jpath, f"unreadable annotation JSON ({e})") from e
+    try: return _json_truth(j, jpath, rec, shape)
+    except DataError: raise
+    except _BAD_CONTENT as e: raise DataError(jpath, f"malformed annotation JSON ({type(e).__name__}: {e})") from e
+
+def _json_truth(j, jpath:Path, rec:EcgRecord, shape:tuple)->dict:
+    if not isinstance(j, dict): raise DataError(jpath, f"annotation JSON must be an object, got {type(j).__name__}")
     fs = float(j.get("sampling_frequency", rec.fs))
     if abs(fs - rec.fs) > 1e-6: raise DataError(jpath, f"sampling_frequency {fs:g} Hz differs from the header's {rec.fs:g} Hz")
     ppm = float(j["x_grid"]) / 5 if j.get("x_grid") else float(j.get("resolution", 200)) / 25.4
@@ -69,6 +84,7 @@ def _from_json(jpath:Path, rec:EcgRecord, shape:tuple)->dict:
         try: lead = canonical_lead(L["lead_name"])
         except ValueError as e: raise DataError(jpath, str(e)) from None
         k, a, b = LEADS.index(lead), int(L["start_sample"]), int(L["end_sample"])
+        if not 0 <= a <= b: raise DataError(jpath, f"lead {lead}: start_sample {a}, end_sample {b} (need 0 <= start <= end)")
         xy = np.asarray(_parse(L["plotted_pixels"]), np.float32).reshape(-1, 2)[:, ::-1]
         b = min(b, a + len(xy), rec.n_samples); xy = xy[:b - a]
         if b - a > best[k]: best[k] = b - a; traces[k] = np.nan; traces[k, a:b] = xy
@@ -89,9 +105,10 @@ def _from_npz(npz:Path, mpath:Path)->dict:
                   for l, t, b, y, x in zip(z["panel_lead"], z["panel_t"], z["panel_box"], z["panel_base"], z["panel_x0"])]
         out = dict(traces=z["traces"], boxes=z["boxes"], panels=panels, px_per_mm=float(z["px_per_mm"]), layout=str(z["layout"]),
                    homography=z["homography"], dpi=float(z["dpi"]), line_px=int(z["line_px"]))
-    except (OSError, ValueError, KeyError) as e: raise DataError(npz, f"unreadable ground-truth file ({e})") from e
-    m = cv2.imread(str(mpath), cv2.IMREAD_UNCHANGED)
-    if m is None: raise DataError(mpath, "mask image missing or cannot be decoded")
+        if out["traces"].ndim != 3 or out["traces"].shape[::2] != (N_LEADS, 2): raise ValueError(f"traces of shape {out['traces'].shape}, expected (12, T, 2)")
+    except (OSError, *_BAD_CONTENT) as e: raise DataError(npz, f"unreadable ground-truth file ({type(e).__name__}: {e})") from e
+    m, why = _imread(mpath)
+    if m is None: raise DataError(mpath, f"mask image missing or cannot be decoded{why}")
     return out | dict(mask=m)
 
 def _boxes(traces:np.ndarray, lw:int)->np.ndarray:

@@ -4,16 +4,17 @@
 
 # %% ../nbs/00a_config.ipynb #550bb483
 from __future__ import annotations
-import difflib
+import difflib, math, re
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 from omegaconf import OmegaConf, DictConfig
 from hydra.core.config_store import ConfigStore
 
 # %% auto #0
-__all__ = ['APPROACHES', 'PRESETS', 'GROUPS', 'RECOMMENDED_ENCODERS', 'ApproachConfig', 'ModelConfig', 'DataConfig',
-           'TrainingConfig', 'MlflowConfig', 'RayConfig', 'Config', 'register_configs', 'ConfigError', 'valid_keys',
-           'check_overrides', 'check_encoder', 'validate_config', 'compose_config', 'to_yaml']
+__all__ = ['APPROACHES', 'PRESETS', 'APPROACH_DATA', 'GROUPS', 'RECOMMENDED_ENCODERS', 'RANGES', 'ApproachConfig', 'ModelConfig',
+           'DataConfig', 'TrainingConfig', 'MlflowConfig', 'RayConfig', 'Config', 'resolve_data_defaults',
+           'register_configs', 'ConfigError', 'valid_keys', 'check_overrides', 'check_encoder', 'validate_config',
+           'compose_config', 'to_yaml']
 
 # %% ../nbs/00a_config.ipynb #1ac712a3
 APPROACHES = ("baseline", "signalsavants")
@@ -29,6 +30,7 @@ class ModelConfig:
     weights_path: Optional[str] = None  # local timm/torch state_dict for the encoder
     decoder_channels: list = field(default_factory=lambda: [128, 64, 48, 32, 16])  # U-Net decoder widths
     coarse_hz: float = 25.0           # baseline: output samples per second before upsampling
+    seg_target: str = "trace"         # signalsavants: trace (trace vs paper; leads from the detected layout) | leads (13 classes)
     dropout: float = 0.1
 
 @dataclass
@@ -40,10 +42,12 @@ class DataConfig:
     val_size: int = 8                 # synthetic validation pages (fixed by seed)
     layout: str = "3x4+II"
     dpi: int = 100                    # render resolution before resizing to the model input
-    image_height: int = 256           # model input height, px
-    image_width: int = 320            # model input width, px
+    image_height: Optional[int] = None  # model input height, px (None: the approach's default, APPROACH_DATA)
+    image_width: Optional[int] = None   # model input width, px (None: the approach's default)
+    crop_size: Optional[int] = None     # train on random square crops of the input (None: approach default; 0: whole page)
+    cache: bool = False               # keep rendered samples in memory so later epochs skip rendering (~2.5 MB each at 640x832)
     fs: int = 500                     # Hz of targets and outputs
-    augment_strength: float = 0.0     # 0 = clean renderings, 1 = full scan/photo artefacts
+    augment_strength: float = 0.0     # 0 = clean renderings, 1 = typical scan/photo artefacts, 2 = harsh
     style: str = "random"             # random: paper, grid colour, pen, fonts vary per page | default: one house style
     num_workers: int = 0              # DataLoader workers
     seed: int = 0
@@ -108,14 +112,25 @@ class Config:
 # %% ../nbs/00a_config.ipynb #a0527683
 PRESETS = {
     "cpu_quick": {"training": {"epochs": 3, "batch_size": 8, "lr": 2e-3},
-                  "data": {"train_size": 64, "val_size": 8, "image_height": 256, "image_width": 320, "dpi": 100}},
-    "cpu_full": {"training": {"epochs": 30, "batch_size": 8, "lr": 1e-3},
-                 "data": {"train_size": 1200, "val_size": 64, "image_height": 384, "image_width": 480, "dpi": 100,
-                          "augment_strength": 0.5, "num_workers": 1}},
+                  "data": {"train_size": 64, "val_size": 8, "dpi": 100}},
+    "cpu_full": {"training": {"epochs": 12, "batch_size": 8, "lr": 2e-3},
+                 "data": {"train_size": 480, "val_size": 24, "dpi": 100, "augment_strength": 0.5}},
     "gpu": {"training": {"epochs": 40, "batch_size": 16, "lr": 1e-3, "amp": True, "device": "cuda"},
-            "data": {"train_size": 20000, "val_size": 256, "image_height": 768, "image_width": 992, "dpi": 150,
+            "data": {"train_size": 20000, "val_size": 256, "dpi": 150, "crop_size": 512,
                      "augment_strength": 0.7, "num_workers": 8}},
 }
+
+# Input size and training crops each approach needs unless the config says otherwise: the regressor reads a
+# small whole page; the segmenter works at about 3 px/mm (a Letter page at 100 dpi scaled by 0.76) so a QRS
+# complex spans several pixels, and learns from 256 px crops, which cost a quarter of a page each.
+APPROACH_DATA = {"baseline": {"image_height": 256, "image_width": 320, "crop_size": 0},
+                 "signalsavants": {"image_height": 640, "image_width": 832, "crop_size": 256}}
+
+def resolve_data_defaults(cfg)->DictConfig:
+    "Fill `data.image_height/width/crop_size` left at None with the approach's defaults (`APPROACH_DATA`)."
+    for k, v in APPROACH_DATA.get(cfg.approach.method, APPROACH_DATA["baseline"]).items():
+        if cfg.data.get(k) is None: cfg.data[k] = v
+    return cfg
 
 def register_configs():
     "Put the tree, the approach group and the presets into Hydra's ConfigStore (idempotent)."
@@ -144,8 +159,10 @@ def valid_keys(node=None, prefix:str="")->list:
 GROUPS = {"approach": APPROACHES, "preset": tuple(PRESETS)}
 
 def check_overrides(overrides)->list:
-    "Check `key=value` overrides against the tree; `ConfigError` naming the valid keys on a typo."
-    keys, out = valid_keys(), []
+    "Check `key=value` overrides against the tree and Hydra's grammar; `ConfigError` naming the valid keys on a typo."
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    keys, out, parser = valid_keys(), [], OverridesParser.create()
     for o in overrides:
         o = str(o).strip()
         if not o or o.startswith("-") or "=" not in o:
@@ -164,6 +181,8 @@ def check_overrides(overrides)->list:
             near = difflib.get_close_matches(bare, keys, n=3)
             hint = f" Did you mean {', '.join(near)}?" if near else ""
             raise ConfigError(f"unknown config key {bare!r}.{hint} Valid keys: {', '.join(same)}")
+        try: parser.parse_overrides([o])     # one at a time, so a grammar error names its override
+        except HydraException as e: raise ConfigError(f"cannot parse override {o!r}: {str(e).strip().splitlines()[0]}") from None
         out.append(o)
     return out
 
@@ -179,8 +198,56 @@ def check_encoder(name:str)->str:
                       + (f"Close timm names: {', '.join(near)}. " if near else "")
                       + f"Known-good encoders: {', '.join(RECOMMENDED_ENCODERS)}; any timm model with features_only works.")
 
+def _first_line(e:Exception)->str: return str(e).strip().split("\n")[0]
+
+def _int(v)->bool: return isinstance(v, int) and not isinstance(v, bool)
+def _finite(v)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _layout_ok(v)->bool:
+    from ecg_digitization.core import LAYOUTS
+    return v == "random" or v in LAYOUTS
+
+def _layouts()->str:
+    from ecg_digitization.core import LAYOUTS
+    return f"random or one of {', '.join(LAYOUTS)}"
+
+# key: (test, what a valid value is); `validate_config` checks each after interpolations are resolved
+RANGES = {
+    "training.epochs": (lambda v: v >= 1, ">= 1"),
+    "training.batch_size": (lambda v: v >= 1, ">= 1"),
+    "training.lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "training.weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "training.grad_clip": (lambda v: _finite(v) and v > 0, "a finite gradient-norm limit > 0 (0 would zero every gradient)"),
+    "training.warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "training.snr_every": (lambda v: v >= 1, ">= 1 (epochs)"),
+    "training.max_steps_per_epoch": (lambda v: v is None or v >= 1, "null (whole epochs) or >= 1"),
+    "training.device": (lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None, "auto, cpu, cuda, cuda:N or mps"),
+    "data.fs": (lambda v: v > 0, "> 0 Hz"),
+    "data.dpi": (lambda v: 30 <= v <= 1200, "between 30 and 1200"),
+    "data.train_size": (lambda v: v >= 1, ">= 1"),
+    "data.val_size": (lambda v: v >= 1, ">= 1"),
+    "data.augment_strength": (lambda v: _finite(v) and 0 <= v <= 2, "between 0 (clean) and 2 (harsh)"),
+    "data.num_workers": (lambda v: v >= 0, ">= 0"),
+    "data.image_height": (lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32"),
+    "data.image_width": (lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32"),
+    "data.crop_size": (lambda v: v >= 0 and v % 32 == 0, "0 (whole page) or a positive multiple of 32"),
+    "data.layout": (_layout_ok, None),
+    "data.style": (lambda v: v in ("random", "default"), "random or default"),
+    "data.on_error": (lambda v: v in ("raise", "skip"), "raise or skip"),
+    "model.dropout": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "model.coarse_hz": (lambda v: _finite(v) and v > 0, "a finite number > 0 Hz"),
+    "model.decoder_channels": (lambda v: len(v) > 0 and all(_int(c) and c > 0 for c in v), "a non-empty list of positive integers"),
+    "model.seg_target": (lambda v: v in ("trace", "leads"), "trace or leads"),
+    "mlflow.on_unreachable": (lambda v: v in ("fail", "local"), "fail or local"),
+}
+
 def validate_config(cfg)->DictConfig:
-    "Check names and ranges in a composed config; returns it, or raises `ConfigError`."
+    "Check names and ranges in a composed config; returns it (interpolations resolved), or raises `ConfigError` naming the key."
+    from omegaconf.errors import OmegaConfBaseException
+    try:    # ${...} values: a bad one is an error here, not deep in training (to_container's errors name the key)
+        OmegaConf.to_container(cfg, resolve=True); OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{getattr(e, 'full_key', None) or 'config'}: {_first_line(e)}") from None
     if cfg.approach.method not in APPROACHES:
         raise ConfigError(f"unknown approach {cfg.approach.method!r}; valid: {', '.join(APPROACHES)}")
     check_encoder(cfg.model.encoder_name)
@@ -188,15 +255,12 @@ def validate_config(cfg)->DictConfig:
         raise ConfigError(f"unknown data.source {cfg.data.source!r}; valid: synthetic, challenge, wfdb, ptbxl")
     if cfg.data.source != "synthetic" and not cfg.data.path:
         raise ConfigError(f"data.source={cfg.data.source} needs data.path=<folder>")
-    for k in ("epochs", "batch_size"):
-        if cfg.training[k] < 1: raise ConfigError(f"training.{k} must be >= 1, got {cfg.training[k]}")
-    if cfg.training.lr <= 0: raise ConfigError(f"training.lr must be > 0, got {cfg.training.lr}")
-    if cfg.data.image_height % 32 or cfg.data.image_width % 32:
-        raise ConfigError(f"data.image_height/width must be multiples of 32, got {cfg.data.image_height}x{cfg.data.image_width}")
-    if cfg.mlflow.on_unreachable not in ("fail", "local"):
-        raise ConfigError(f"mlflow.on_unreachable must be fail or local, got {cfg.mlflow.on_unreachable!r}")
-    if cfg.data.on_error not in ("raise", "skip"):
-        raise ConfigError(f"data.on_error must be raise or skip, got {cfg.data.on_error!r}")
+    resolve_data_defaults(cfg)
+    for key, (ok, want) in RANGES.items():
+        v = OmegaConf.select(cfg, key)
+        try: good = bool(ok(v))
+        except TypeError: good = False     # None (null) or a list where a number belongs
+        if not good: raise ConfigError(f"{key} must be {want or _layouts()}, got {v!r}")
     return cfg
 
 # %% ../nbs/00a_config.ipynb #81bf72e8
@@ -214,7 +278,7 @@ def compose_config(overrides=() # Hydra overrides such as ["approach=signalsavan
         with initialize(version_base=None, config_path=None):
             cfg = compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(str(e).split("\n")[0] + (f" ({e.__cause__})" if e.__cause__ else "")) from None
+        raise ConfigError(_first_line(e) + (f" ({_first_line(e.__cause__)})" if e.__cause__ else "")) from None
     finally: GlobalHydra.instance().clear()
     return validate_config(cfg)
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #97b7b99e
 from __future__ import annotations
-import os
+import numbers, os
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -47,9 +47,15 @@ class EcgRecord:
     meta: dict = field(default_factory=dict)  # free-form extras (age, sex, source file, ...)
 
     def __post_init__(self):
-        sig = np.asarray(self.signal, dtype=np.float32)
+        if np.iscomplexobj(self.signal): raise ValueError(f"{self.name}: signal must be real mV, got complex values")
+        try: sig = np.asarray(self.signal, dtype=np.float32)
+        except (TypeError, ValueError) as e: raise ValueError(f"{self.name}: signal must be numbers in mV ({e})") from None
         if sig.ndim == 1: sig = sig[:, None]
         if sig.ndim != 2: raise ValueError(f"{self.name}: signal must be (T, n_leads), got shape {sig.shape}")
+        if not isinstance(self.fs, numbers.Real) or isinstance(self.fs, (bool, np.bool_)):
+            raise TypeError(f"{self.name}: fs must be a number of Hz, got {type(self.fs).__name__} {self.fs!r}")
+        if self.leads is None or isinstance(self.leads, str) or not all(isinstance(l, str) for l in self.leads):
+            raise TypeError(f"{self.name}: leads must be a sequence of lead-name strings, got {self.leads!r}")
         self.leads = tuple(self.leads)
         if sig.shape[1] != len(self.leads):
             raise ValueError(f"{self.name}: signal has {sig.shape[1]} columns but {len(self.leads)} lead names")

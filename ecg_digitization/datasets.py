@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 import numpy as np
+import torch
 from torch.utils.data import Dataset
-from .core import LEADS, DEFAULT_FS, DEFAULT_DURATION_S, LAYOUTS
+from .core import EcgRecord, LEADS, DEFAULT_FS, DEFAULT_DURATION_S, LAYOUTS
 from .records import DataError, read_record, resample, ptbxl_records
 from .signals import synthesize_ecg
 from .render import RenderedEcg, render_ecg, render_rng_style
@@ -26,9 +27,13 @@ __all__ = ['log', 'SOURCES', 'VAL_SEED_OFFSET', 'EcgPageDataset', 'SyntheticEcgD
 class EcgPageDataset(Dataset):
     "Base: subclasses implement `__len__` and `item(i) -> RenderedEcg`; samples come from `to_sample`."
     def __init__(self, image_height:int=256, image_width:int=320, fs:float=DEFAULT_FS,
-                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise"):
+                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise",
+                 crop_size:int=0, # >0: a random square crop of the sample (image, mask, trace_y columns); torch's RNG
+                 cache:bool=False): # keep each sample (compactly, ~2.5 MB at 640x832) so later epochs skip rendering
         if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if crop_size < 0: raise ValueError(f"crop_size must be >= 0, got {crop_size}")
         self.image_height, self.image_width, self.fs, self.duration_s, self.on_error = image_height, image_width, fs, duration_s, on_error
+        self.crop_size, self.cache, self._cache = int(crop_size), bool(cache), {}
         self.skipped = {}   # index -> reason, items skipped in this process
 
     def item(self, i:int)->RenderedEcg: raise NotImplementedError
@@ -39,13 +44,32 @@ class EcgPageDataset(Dataset):
         i %= n
         for j in [(i + a) % n for a in range(n)]:
             if j in self.skipped: continue
+            if j in self._cache: return self.crop(_unpack(self._cache[j]))
             try: r = self.item(j)
             except DataError as e:
                 if self.on_error == "raise": raise
                 self.skipped[j] = str(e); log.warning("skipping item %d: %s", j, e)
                 continue
-            return to_sample(r, self.image_height, self.image_width, self.fs, self.duration_s, index=j)
+            s = to_sample(r, self.image_height, self.image_width, self.fs, self.duration_s, index=j)
+            if self.cache: self._cache[j] = _pack(s)
+            return self.crop(s)
         raise DataError(type(self).__name__, f"all {n} items are bad; first: {next(iter(self.skipped.values()))}")
+
+    def crop(self, s:dict)->dict:
+        "A random `crop_size` square of the sample's image, mask and trace columns (the whole sample if it is smaller)."
+        c, (h, w) = self.crop_size, s["image"].shape[-2:]
+        if not c or (c >= h and c >= w): return s
+        ch, cw = min(c, h), min(c, w)
+        y, x = (int(torch.randint(0, n - k + 1, ())) for n, k in ((h, ch), (w, cw)))
+        return {**s, "image": s["image"][:, y:y + ch, x:x + cw].contiguous(), "mask": s["mask"][y:y + ch, x:x + cw].contiguous(),
+                "trace_y": s["trace_y"][:, x:x + cw].contiguous()}
+
+def _pack(s:dict)->dict:
+    "A sample with its image as uint8 and its mask as uint8 (a quarter and an eighth of the size)."
+    return {**s, "image": (s["image"] * 255).round().to(torch.uint8), "mask": s["mask"].to(torch.uint8)}
+
+def _unpack(s:dict)->dict:
+    return {**s, "image": s["image"].float() * (1 / 255), "mask": s["mask"].long()}
 
 def _rng(seed:int, i:int)->np.random.Generator: return np.random.default_rng([int(seed), int(i)])
 
@@ -56,8 +80,8 @@ class SyntheticEcgDataset(EcgPageDataset):
                  dpi:float=100, image_height:int=256, image_width:int=320, fs:float=DEFAULT_FS,
                  augment_strength:float=0.0, style:str="random", # "random" or "default" rendering style
                  synth_kw:dict|None=None, # fixed synthesize_ecg parameters, e.g. {"rhythm": "af"}
-                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise"):
-        super().__init__(image_height, image_width, fs, duration_s, on_error)
+                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise", crop_size:int=0, cache:bool=False):
+        super().__init__(image_height, image_width, fs, duration_s, on_error, crop_size, cache)
         lays = [layout] if isinstance(layout, str) else list(layout)
         for l in lays:
             if l != "random" and l not in LAYOUTS: raise ValueError(f"unknown layout {l!r}; known: random, {', '.join(LAYOUTS)}")
@@ -97,8 +121,8 @@ class WfdbRenderDataset(EcgPageDataset):
     def __init__(self, records, # a folder searched recursively for .hea files, or a list of record paths
                  seed:int=0, layout="3x4+II", dpi:float=100, image_height:int=256, image_width:int=320,
                  fs:float=DEFAULT_FS, augment_strength:float=0.0, style:str="random",
-                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise"):
-        super().__init__(image_height, image_width, fs, duration_s, on_error)
+                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise", crop_size:int=0, cache:bool=False):
+        super().__init__(image_height, image_width, fs, duration_s, on_error, crop_size, cache)
         self.records = wfdb_records(records) if isinstance(records, (str, Path)) else [Path(r) for r in records]
         self.seed, self.layouts, self.dpi, self.augment_strength, self.style = seed, [layout] if isinstance(layout, str) else list(layout), dpi, augment_strength, style
 
@@ -108,24 +132,29 @@ class WfdbRenderDataset(EcgPageDataset):
         "Full-resolution page and ground truth of record `i`."
         path, g = self.records[i], _rng(self.seed, i)
         rec = read_record(path)
-        if rec.fs != self.fs: rec = resample(rec, self.fs)
-        n = int(round(self.duration_s * self.fs))
-        if rec.n_samples < n:
+        if rec.duration_s < self.duration_s:     # checked at the record's own rate, before any resampling
             raise DataError(path, f"record is {rec.duration_s:.2f} s long; rendering needs at least {self.duration_s:g} s")
-        start = int(g.integers(rec.n_samples - n + 1))
-        rec.signal = rec.signal[start:start + n]
-        bad = [l for l, col in zip(LEADS, rec.signal.T) if np.isnan(col).any()]
-        if bad: raise DataError(path, f"NaN samples in lead(s) {', '.join(bad)} within the {self.duration_s:g} s window starting at {start / self.fs:.2f} s")
-        rec.meta["window_start_s"] = start / self.fs
+        n0 = min(int(round(self.duration_s * rec.fs)), rec.n_samples)
+        start = int(g.integers(rec.n_samples - n0 + 1))
+        win = rec.signal[start:start + n0].copy()
+        bad = [l for l, col in zip(LEADS, win.T) if np.isnan(col).any()]
+        if bad: raise DataError(path, f"NaN samples in lead(s) {', '.join(bad)} within the {self.duration_s:g} s window starting at {start / rec.fs:.2f} s")
+        meta = {**rec.meta, "window_start_s": start / rec.fs}
+        rec = EcgRecord(win, rec.fs, rec.leads, rec.name, meta)
+        if rec.fs != self.fs:                    # only the window is resampled
+            try: rec = resample(rec, self.fs)
+            except ValueError as e: raise DataError(path, f"cannot resample from {rec.fs:g} Hz to {self.fs:g} Hz: {e}") from None
+            n = int(round(self.duration_s * self.fs))
+            rec.signal = np.pad(rec.signal[:n], ((0, max(n - rec.n_samples, 0)), (0, 0)), mode="edge")
         return _render(rec, g, self.layouts, self.style, self.dpi, self.augment_strength)
 
 # %% ../nbs/04c_datasets.ipynb #33f7a6cf
 class ChallengeFolderDataset(EcgPageDataset):
     "Pages of a PhysioNet Challenge 2024 folder (header `# Image:` lines + PNG + optional JSON/npz ground truth)."
     def __init__(self, folder:str|Path|None=None, image_height:int=256, image_width:int=320, fs:float=DEFAULT_FS,
-                 augment_strength:float=0.0, seed:int=0, duration_s:float=DEFAULT_DURATION_S, on_error:str="raise",
+                 augment_strength:float=0.0, seed:int=0, duration_s:float=DEFAULT_DURATION_S, on_error:str="raise", crop_size:int=0, cache:bool=False,
                  pages:list|None=None): # (header, image) pairs instead of scanning `folder`
-        super().__init__(image_height, image_width, fs, duration_s, on_error)
+        super().__init__(image_height, image_width, fs, duration_s, on_error, crop_size, cache)
         self.pages = list(pages) if pages is not None else challenge_images(folder)
         self.augment_strength, self.seed = augment_strength, seed
 
@@ -158,7 +187,9 @@ def make_dataset(cfg_data, # the `data` section of the config (dict-like): sourc
     src = g("source", "synthetic")
     if src not in SOURCES: raise ValueError(f"unknown data.source {src!r}; valid: {', '.join(SOURCES)}")
     seed = int(g("seed", 0)) + (VAL_SEED_OFFSET if split == "val" else 0)
-    common = dict(image_height=int(g("image_height", 256)), image_width=int(g("image_width", 320)), fs=float(g("fs", DEFAULT_FS)),
+    crop = int(g("crop_size", 0)) if split == "train" else 0       # validation always sees whole pages
+    common = dict(image_height=int(g("image_height", 256)), image_width=int(g("image_width", 320)), fs=float(g("fs", DEFAULT_FS)), crop_size=crop,
+                  cache=bool(g("cache", False)),
                   on_error=g("on_error", "raise"), seed=seed, augment_strength=float(g("augment_strength", 0.0)))
     render = dict(layout=g("layout", "3x4+II"), dpi=float(g("dpi", 100)), style=g("style", "random"))
     if src == "synthetic": return SyntheticEcgDataset(int(g("train_size" if split == "train" else "val_size", 16)), **render, **common)

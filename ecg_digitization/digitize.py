@@ -4,15 +4,15 @@
 
 # %% ../nbs/13_digitize.ipynb #09794d69
 from __future__ import annotations
-import argparse, os, sys, tempfile, warnings
+import argparse, math, os, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch, cv2
 from tqdm.auto import tqdm
 from .core import EcgRecord, DEFAULT_FS, LEADS
 
 # %% auto #0
-__all__ = ['MIN_SIDE_PX', 'MAX_PIXELS', 'ImageError', 'read_image', 'Digitizer', 'page_traces', 'overlay_figure', 'write_outputs',
-           'main']
+__all__ = ['MIN_SIDE_PX', 'MAX_PIXELS', 'MAX_FS', 'ImageError', 'read_image', 'Digitizer', 'page_traces', 'overlay_figure',
+           'write_outputs', 'main']
 
 # %% ../nbs/13_digitize.ipynb #14559c16
 class ImageError(ValueError):
@@ -21,6 +21,25 @@ class ImageError(ValueError):
 MIN_SIDE_PX = 200    # smaller pages cannot hold a readable 12-lead printout
 MAX_PIXELS = 80e6    # refuse decompression bombs (e.g. 20000 x 20000 px)
 
+def _cv2_reason(e:cv2.error)->str: return getattr(e, "err", "") or str(e).strip().splitlines()[-1]
+
+def _declared_size(path:Path, data:np.ndarray)->tuple|None:
+    "(width, height) the file's header declares, read without decoding the pixels; None if neither PIL nor OpenCV can tell."
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():     # PIL warns of bombs and corrupt metadata; only the size matters here
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im: return tuple(im.size)
+    except Image.DecompressionBombError: return (math.inf, math.inf)   # over PIL's own limit, which is above MAX_PIXELS
+    except Exception: pass
+    try: hdr = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)   # 1/8 scale: cheap, and sizes what PIL does not know
+    except cv2.error: return None    # a side under 8 px or over OpenCV's 2^30 px limit: the full decode says which
+    return None if hdr is None else (hdr.shape[1] * 8, hdr.shape[0] * 8)
+
+def _too_large(path, w, h):
+    size = f"{w}x{h} px; " if math.isfinite(w * h) else ""
+    raise ImageError(f"{path}: image too large ({size}at most {MAX_PIXELS / 1e6:g} megapixels)")
+
 def read_image(path:str|Path # an image file
               )->np.ndarray:
     "An (H,W,3) uint8 RGB page from `path`; `ImageError` if it is missing, not an image, or too small/large."
@@ -28,11 +47,12 @@ def read_image(path:str|Path # an image file
     if not path.exists(): raise ImageError(f"{path}: file not found")
     if path.stat().st_size == 0: raise ImageError(f"{path}: empty file")
     data = np.fromfile(path, np.uint8)
-    hdr = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) if data.size else None
-    if hdr is None: raise ImageError(f"{path}: not an image OpenCV can read")
-    if hdr.shape[0] * hdr.shape[1] * 64 > MAX_PIXELS: raise ImageError(f"{path}: image too large (~{hdr.shape[1]*8}x{hdr.shape[0]*8} px)")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    size = _declared_size(path, data)
+    if size and size[0] * size[1] > MAX_PIXELS: _too_large(path, *size)
+    try: img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as e: raise ImageError(f"{path}: not an image OpenCV can read ({_cv2_reason(e)})") from None
     if img is None: raise ImageError(f"{path}: not an image OpenCV can read")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS: _too_large(path, img.shape[1], img.shape[0])
     if min(img.shape[:2]) < MIN_SIDE_PX: raise ImageError(f"{path}: image is {img.shape[1]}x{img.shape[0]} px, too small for an ECG page (min {MIN_SIDE_PX} px)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
@@ -110,6 +130,8 @@ def write_outputs(rec:EcgRecord, image:np.ndarray, out_dir:Path, overlay:bool=Fa
     return done
 
 # %% ../nbs/13_digitize.ipynb #a712d6b0
+MAX_FS = 10_000   # Hz; more is no ECG sampling rate, and the record's size grows with it
+
 def main(argv:list|None=None)->int:
     "The `digitize` command."
     ap = argparse.ArgumentParser(prog="python -m ecg_digitization.digitize", description="Digitize ECG page images into WFDB records.")
@@ -121,7 +143,12 @@ def main(argv:list|None=None)->int:
     ap.add_argument("--tracking-uri", default=None, help="MLflow tracking URI for models:/ URIs")
     ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    if a.fs <= 0: ap.error("--fs must be > 0")
+    if not (math.isfinite(a.fs) and 0 < a.fs <= MAX_FS): ap.error(f"--fs must be a number of Hz in (0, {MAX_FS}], got {a.fs:g}")
+    stems = {}
+    for f in a.images: stems.setdefault(Path(f).stem.casefold(), []).append(str(f))
+    dup = [fs for fs in stems.values() if len(fs) > 1]
+    if dup: ap.error("outputs are named by file stem, so these inputs would overwrite each other's records: "
+                     + "; ".join(" and ".join(fs) for fs in dup) + " (rename them or digitize them into separate --out folders)")
     try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri)
     except Exception as e:
         print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2

@@ -104,19 +104,21 @@ def _axis_pitch(profile:np.ndarray, lo:float, hi:float):
 
 def estimate_grid_pitch(img:np.ndarray,              # (H,W,3) RGB or (H,W) level page (deskew first)
                         min_px_per_mm:float=1.5,     # plausible range of the answer
-                        max_px_per_mm:float=40.0
-                       )->float|None:
-    "Paper scale in px per mm from the grid's periodicity; `None` when the image shows no grid."
-    ink = ink_map(img); out = []
-    for axis in (1, 0):
+                        max_px_per_mm:float=40.0,
+                        per_axis:bool=False          # return (x, y) px/mm separately (non-square pixels)
+                       ):
+    "Paper scale in px per mm from the grid's periodicity; `None` (or `(None, None)`) when the image shows no grid."
+    ink = ink_map(img); out = {}
+    for axis, name in ((1, "y"), (0, "x")):
         r = _axis_pitch(ink.mean(axis=axis), min_px_per_mm * MINOR_GRID_MM, max_px_per_mm * MAJOR_GRID_MM)
         if r is None: continue
         P, kind = r
         ppm = P / (MINOR_GRID_MM if kind == "minor" else MAJOR_GRID_MM)
-        if min_px_per_mm <= ppm <= max_px_per_mm: out.append(ppm)
-    if not out: return None
-    if len(out) == 2 and abs(out[0] - out[1]) > 0.03 * max(out): return None   # axes disagree: not a grid
-    return float(np.mean(out))
+        if min_px_per_mm <= ppm <= max_px_per_mm: out[name] = ppm
+    tol = 0.12 if per_axis else 0.03                 # a resized or photographed page may stretch one axis
+    if len(out) == 2 and abs(out["x"] - out["y"]) > tol * max(out.values()): out = {}   # axes disagree: not a grid
+    if per_axis: return out.get("x"), out.get("y")
+    return float(np.mean(list(out.values()))) if out else None
 
 # %% ../nbs/06a_grid.ipynb #f7bb6327
 def trace_ink(img:np.ndarray)->np.ndarray:

@@ -34,13 +34,17 @@ def _resample_nan(x:np.ndarray, fs_from:float, fs_to:float, n_out:int)->np.ndarr
     out[t > len(x) - 1] = np.nan
     return out
 
+def _check_fs(f):
+    if f is None: raise ValueError("sampling rate unknown: pass fs=... (Hz) or EcgRecords")
+    if not (np.isfinite(f) and f > 0): raise ValueError(f"sampling rate must be a finite number > 0 Hz, got fs={f}")
+    return f
+
 def prepare_pair(ref, est, fs:float|None=None):
     "Reference and estimate as same-shape `(T, n)` float64 arrays at the reference's rate, and that rate."
     r, fs_r = _as_array(ref, fs, "ref")
-    if est is None: return r, np.full_like(r, np.nan), fs_r or fs
+    if est is None: return r, np.full_like(r, np.nan), _check_fs(fs_r)
     e, fs_e = _as_array(est, fs, "est")
-    fs_r, fs_e = fs_r or fs_e, fs_e or fs_r
-    if fs_r is None: raise ValueError("sampling rate unknown: pass fs=... (Hz) or EcgRecords")
+    fs_r, fs_e = _check_fs(fs_r or fs_e), _check_fs(fs_e or fs_r)
     if e.shape[1] != r.shape[1]:
         raise ValueError(f"ref has {r.shape[1]} leads but est has {e.shape[1]}; pass EcgRecords to match leads by name")
     if fs_e != fs_r: e = _resample_nan(e, fs_e, fs_r, int(round(len(e) * fs_r / fs_e)))
@@ -56,6 +60,9 @@ def align_estimate(ref:np.ndarray,            # (T, n) mV reference, NaN = unkno
                   )->tuple:
     "Shift `est` in time and amplitude onto `ref`: `(aligned (T,n), shift (n,) samples, offset (n,) mV)`."
     T, n = ref.shape
+    if not (np.isfinite(max_shift_s) and max_shift_s >= 0 and max_offset_mv >= 0):
+        raise ValueError(f"max_shift_s and max_offset_mv must be >= 0 (max_shift_s finite), got {max_shift_s}, {max_offset_mv}")
+    if T == 0: return est.astype(np.float64), np.zeros(n, int), np.zeros(n)
     fr, fe = np.isfinite(ref), np.isfinite(est)
     def centred(x, f):
         m = np.where(f, x, 0).sum(0) / np.maximum(f.sum(0), 1)

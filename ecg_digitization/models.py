@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import cv2, timm
 from .core import LEADS, N_LEADS, DEFAULT_FS, DEFAULT_DURATION_S, EcgRecord, get_layout
-from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES
+from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES, resolve_data_defaults
 
 # %% auto #0
 __all__ = ['MODEL_REGISTRY', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet', 'BaselineRegressor',
@@ -26,10 +26,11 @@ def create_model(name_or_cfg, # approach name ('baseline' | 'signalsavants') or 
                  **kw)->"DigitizerNet":
     "Build a digitizer network by approach name or from a config tree."
     if not isinstance(name_or_cfg, str):
-        cfg = name_or_cfg
+        cfg = resolve_data_defaults(name_or_cfg)
         name = cfg.approach.method
         kw = dict(encoder_name=cfg.model.encoder_name, weights_path=cfg.model.weights_path,
                   decoder_channels=list(cfg.model.decoder_channels), coarse_hz=cfg.model.coarse_hz,
+                  seg_target=cfg.model.get("seg_target", "trace"),
                   dropout=cfg.model.dropout, input_size=(cfg.data.image_height, cfg.data.image_width),
                   layout=cfg.data.layout, fs=cfg.data.fs) | kw
         pretrained = pretrained or cfg.model.pretrained
@@ -68,14 +69,22 @@ class DigitizerNet(nn.Module):
     @property
     def n_samples(self)->int: return int(round(self.fs * self.duration_s))
 
-    def preprocess(self, image:np.ndarray # (H,W,3) uint8 RGB page (or (H,W) grey)
-                  )->torch.Tensor:
-        "Resize a page to the model input: (1,3,h,w) float in [0,1]."
+    @staticmethod
+    def page_rgb(image:np.ndarray)->np.ndarray:
+        "(H,W,3) uint8 RGB of a page given as RGB, RGBA or grey; `ValueError` for anything else."
         img = np.asarray(image)
         if img.ndim == 2: img = np.repeat(img[..., None], 3, axis=2)
         if img.ndim != 3 or img.shape[2] not in (3, 4) or min(img.shape[:2]) < 32:
             raise ValueError(f"expected an (H,W,3) page image of at least 32x32 px, got shape {img.shape}")
-        img = np.ascontiguousarray(img[..., :3])
+        img = img[..., :3]
+        if img.dtype != np.uint8:                 # float pages in [0,1] or 16-bit scans
+            img = np.clip(img * (255.0 if img.max() <= 1 else 255.0 / 65535 if img.max() > 255 else 1.0), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(img)
+
+    def preprocess(self, image:np.ndarray # (H,W,3) uint8 RGB page (or (H,W) grey)
+                  )->torch.Tensor:
+        "Resize a page to the model input: (1,3,h,w) float in [0,1]."
+        img = self.page_rgb(image)
         h, w = self.input_size
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         return torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
@@ -104,7 +113,7 @@ class DigitizerNet(nn.Module):
 class BaselineRegressor(DigitizerNet):
     "timm encoder → global pooling → MLP → 12 leads × coarse time grid (mV)."
     def __init__(self, encoder_name="resnet18", pretrained=False, coarse_hz=25.0, dropout=0.1, hidden=512, **kw):
-        kw.pop("decoder_channels", None)
+        kw.pop("decoder_channels", None); kw.pop("seg_target", None)
         super().__init__(encoder_name, pretrained, coarse_hz=coarse_hz, dropout=dropout, hidden=hidden, **kw)
         ch = self.encoder.feature_info.channels()[-1]
         self.n_coarse = int(round(coarse_hz * self.duration_s))
@@ -150,52 +159,72 @@ class UNetDecoder(nn.Module):
 
 @register_model("signalsavants")
 class SignalSavantsSegmenter(DigitizerNet):
-    "timm encoder + U-Net decoder → 13-class lead segmentation → per-column vectorization."
+    "timm encoder + U-Net decoder → trace (or 13-class lead) segmentation → per-column vectorization."
     def __init__(self, encoder_name="resnet18", pretrained=False, decoder_channels=(128, 64, 48, 32, 16),
-                 bg_weight=0.1, dice_weight=1.0, **kw):
+                 seg_target="trace", bg_weight=0.1, pos_weight=2.0, dice_weight=1.0,
+                 refine_max_side=2200, # digitize: refine the trace map with the page's ink at up to this many px (0: off)
+                 **kw):
         for k in ("coarse_hz", "dropout"): kw.pop(k, None)
-        super().__init__(encoder_name, pretrained, decoder_channels=list(decoder_channels), bg_weight=bg_weight,
-                         dice_weight=dice_weight, **kw)
-        self.decoder = UNetDecoder(self.encoder.feature_info.channels(), list(decoder_channels), N_LEADS + 1)
+        if seg_target not in ("trace", "leads"): raise ValueError(f"seg_target must be 'trace' or 'leads', got {seg_target!r}")
+        super().__init__(encoder_name, pretrained, decoder_channels=list(decoder_channels), seg_target=seg_target,
+                         bg_weight=bg_weight, pos_weight=pos_weight, dice_weight=dice_weight, refine_max_side=refine_max_side, **kw)
+        self.refine_max_side = int(refine_max_side)
+        self.seg_target = seg_target
+        self.decoder = UNetDecoder(self.encoder.feature_info.channels(), list(decoder_channels),
+                                   1 if seg_target == "trace" else N_LEADS + 1)
         self.register_buffer("class_weight", torch.tensor([bg_weight] + [1.0] * N_LEADS))
-        self.dice_weight = dice_weight
+        self.pos_weight, self.dice_weight = pos_weight, dice_weight
 
     def forward(self, x):
-        return self.decoder(self.encoder(x), x)  # (B,13,H,W) logits
+        return self.decoder(self.encoder(x), x)  # (B,1,H,W) trace logits, or (B,13,H,W) lead logits
 
     def loss(self, out, batch):
-        tgt = batch["mask"]
-        ce = F.cross_entropy(out.float(), tgt, weight=self.class_weight)
-        p = out.float().softmax(1)[:, 1:]
+        tgt, out = batch["mask"], out.float()
+        if self.seg_target == "trace":
+            y = (tgt > 0).float()[:, None]
+            bce = F.binary_cross_entropy_with_logits(out, y, pos_weight=out.new_tensor(self.pos_weight))
+            p = out.sigmoid()
+            dice = 1 - (2 * (p * y).sum((1, 2, 3)) + 1) / ((p + y).sum((1, 2, 3)) + 1)
+            return bce + self.dice_weight * dice.mean()
+        ce = F.cross_entropy(out, tgt, weight=self.class_weight)
+        p = out.softmax(1)[:, 1:]
         oh = F.one_hot(tgt, N_LEADS + 1).permute(0, 3, 1, 2)[:, 1:].float()
         inter, den = (p * oh).sum((2, 3)), (p + oh).sum((2, 3))
         present = oh.sum((2, 3)) > 0
         dice = 1 - (2 * inter + 1) / (den + 1)
         return ce + self.dice_weight * dice[present].mean() if present.any() else ce
 
+    def probabilities(self, out)->np.ndarray:
+        "(B,1,H,W) trace or (B,13,H,W) lead probabilities of a forward pass, as numpy."
+        out = out.detach().float()
+        return (out.sigmoid() if self.seg_target == "trace" else out.softmax(1)).cpu().numpy()
+
     def predict(self, out)->np.ndarray:
+        return np.stack([self._record(p).signal for p in self.probabilities(out)])
+
+    def _record(self, p, image=None)->EcgRecord:
+        "Vectorize one page's probabilities; all NaN (scored 0 dB) with the reason in `meta` when no trace is found."
         from ecg_digitization.vectorize import vectorize
-        prob = out.detach().float().softmax(1).cpu().numpy()
-        return np.stack([self._vectorize_one(p, vectorize) for p in prob])
-
-    def _vectorize_one(self, p, vectorize)->np.ndarray:
-        "Signals (T,12) of one page's lead probabilities; all NaN (scored 0 dB) when no trace is found."
-        return self._record(p, vectorize).signal
-
-    def _record(self, p, vectorize)->EcgRecord:
-        try: return vectorize(p, layout=self.layout, fs=self.fs, duration_s=self.duration_s)
+        try: return vectorize(p, image, layout=self.layout, fs=self.fs, duration_s=self.duration_s)
         except ValueError as e:
             return EcgRecord(np.full((self.n_samples, N_LEADS), np.nan, np.float32), self.fs, LEADS, meta={"warning": str(e)})
 
     @torch.no_grad()
     def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
         "Digitize one page; `meta` keeps the vectorizer's panel geometry scaled to the page's pixels (`page_scale`)."
-        from ecg_digitization.vectorize import vectorize
+        from ecg_digitization.refine import refine_trace
         self.eval()
-        x = self.preprocess(image).to(next(self.parameters()).device)
-        rec = self._record(self(x).float().softmax(1)[0].cpu().numpy(), vectorize)
+        x = self.preprocess(image)
+        prob = self.probabilities(self(x.to(next(self.parameters()).device)))[0]
+        if self.seg_target == "trace" and self.refine_max_side > 0:       # sharpen with the page's own ink
+            page = self.page_rgb(image); f = min(1.0, self.refine_max_side / max(page.shape[:2]))
+            if f < 1: page = cv2.resize(page, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            rec = self._record(refine_trace(prob, page), page)
+        else:
+            page = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)   # the page as the model saw it
+            rec = self._record(prob, page)
         rec.name = name
-        rec.meta["page_scale"] = (image.shape[1] / self.input_size[1], image.shape[0] / self.input_size[0])
+        rec.meta["page_scale"] = (image.shape[1] / page.shape[1], image.shape[0] / page.shape[0])
         if fs and fs != self.fs:
             from ecg_digitization.signals import resample
             meta = rec.meta; rec = resample(rec, fs); rec.meta = meta

@@ -13,7 +13,7 @@ from .core import LEADS, N_LEADS, Layout, LAYOUTS, get_layout, DEFAULT_DURATION_
 __all__ = ['lead_pixels', 'rasterize_traces', 'TracePanel', 'guess_layout', 'detect_layout', 'mode_row', 'rotation_from_mask']
 
 # %% ../nbs/06b_panels.ipynb #e1dbc41b
-def lead_pixels(m:np.ndarray,          # (H,W) labels 0..12, or (12|13,H,W) per-lead probabilities / masks
+def lead_pixels(m:np.ndarray,          # (H,W) labels 0..12, (12|13,H,W) per-lead maps, or (1,H,W) trace map (all lead 0)
                 threshold:float=0.5     # probability (of the map's maximum, for uint8 maps) that counts as trace
                )->tuple:
     "Trace pixels as `(ys, xs, leads, weights)` arrays; lead index 0..11 in `LEADS` order."
@@ -21,8 +21,8 @@ def lead_pixels(m:np.ndarray,          # (H,W) labels 0..12, or (12|13,H,W) per-
     if m.ndim == 2:
         if m.max() > N_LEADS: raise ValueError(f"label mask values must be 0..{N_LEADS}, got max {m.max()}")
         ys, xs = np.nonzero(m); return ys, xs, m[ys, xs].astype(np.int64) - 1, np.ones(len(ys))
-    if m.ndim != 3 or m.shape[0] not in (N_LEADS, N_LEADS + 1):
-        raise ValueError(f"expected (H,W) labels or (12|13,H,W) maps, got shape {m.shape}")
+    if m.ndim != 3 or m.shape[0] not in (1, N_LEADS, N_LEADS + 1):
+        raise ValueError(f"expected (H,W) labels or (1|12|13,H,W) maps, got shape {m.shape}")
     if m.shape[0] == N_LEADS + 1: m = m[1:]
     p = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
     ks, ys, xs = np.nonzero(p >= threshold)

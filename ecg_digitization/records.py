@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_records.ipynb #3bcfb9a3
 from __future__ import annotations
-import os, shutil, tempfile, warnings
+import os, re, shutil, tempfile, warnings
 from fractions import Fraction
 from pathlib import Path
 import numpy as np
@@ -48,6 +48,16 @@ def _check_signal_files(base:Path, h)->None:
             raise DataError(f, f"truncated signal file: {have} bytes, header promises {need} "
                                f"({h.sig_len} samples x {n_sig} signals, format {fmt})")
 
+def _check_fs_field(hea:Path, h)->None:
+    "DataError unless the record line's sampling frequency is a positive number that wfdb read as written."
+    line = next((l for l in hea.read_text(errors="replace").splitlines() if l.strip() and not l.lstrip().startswith("#")), "")
+    toks = line.split()
+    if len(toks) < 3: return                      # no fs field: WFDB's default 250 Hz
+    try: fs = float(re.split(r"[/(]", toks[2])[0])
+    except ValueError: fs = float("nan")
+    if not (np.isfinite(fs) and fs > 0 and abs(fs - float(h.fs or 0)) <= 1e-6 * fs):
+        raise DataError(hea, f"sampling frequency {toks[2]!r} in the record line is not a positive number of Hz (e.g. 500)")
+
 def _lead_name(name:str)->str:
     "Standard spelling of a standard lead; other names (vx, X1) unchanged."
     try: return canonical_lead(name)
@@ -64,6 +74,9 @@ def read_record(path:str|Path, # WFDB record (.hea/.dat), extension optional
     except Exception as e: raise DataError(hea, f"unreadable WFDB header ({type(e).__name__}: {e})") from e
     if not h.n_sig or not h.sig_name or len(h.sig_name) != h.n_sig:
         raise DataError(hea, f"header declares {h.n_sig} signals but describes {len(h.sig_name or [])} (truncated header?)")
+    unnamed = [str(k + 1) for k, n in enumerate(h.sig_name) if not str(n or "").strip()]
+    if unnamed: raise DataError(hea, f"signal line(s) {', '.join(unnamed)} have no lead name (the description field)")
+    _check_fs_field(hea, h)
     _check_signal_files(base, h)
     try:
         r = wfdb.rdrecord(str(base), physical=False, return_res=32)
@@ -139,10 +152,13 @@ def resample(rec:EcgRecord, # input record
              fs:float,      # target sampling rate, Hz
             )->EcgRecord:
     "The record at `fs` Hz (polyphase filter; NaN spans preserved)."
-    if not fs > 0: raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    fs = float(fs)
+    if not (np.isfinite(fs) and fs > 0): raise ValueError(f"fs must be a finite number > 0 Hz, got {fs}")
     if fs == rec.fs: return EcgRecord(rec.signal.copy(), rec.fs, rec.leads, rec.name, dict(rec.meta))
-    ratio = Fraction(float(fs) / float(rec.fs)).limit_denominator(10000)
+    ratio = Fraction(fs / float(rec.fs)).limit_denominator(10000)
     n = int(round(rec.n_samples * fs / rec.fs))
+    if n < 1 or ratio.numerator == 0:
+        raise ValueError(f"{rec.name}: {fs:g} Hz is too low to resample {rec.n_samples} samples at {rec.fs:g} Hz (would give {n})")
     nan = np.isnan(rec.signal)
     y = resample_poly(_fill_nan(rec.signal.astype(np.float64)), ratio.numerator, ratio.denominator, axis=0, padtype="line")
     y = np.pad(y, ((0, max(n - len(y), 0)), (0, 0)), mode="edge")[:n]

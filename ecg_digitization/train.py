@@ -4,14 +4,16 @@
 
 # %% ../nbs/11_train.ipynb #030bcede
 from __future__ import annotations
-import os, sys, time, json
+import os, re, sys, time, json
 from pathlib import Path
+from omegaconf import OmegaConf
 from .core import work_dir
 from .config import (register_configs, check_overrides, validate_config, compose_config,
                                      ConfigError, to_yaml, APPROACHES)
 
 # %% auto #0
-__all__ = ['user_errors', 'ui_hint', 'report', 'split_flags', 'main', 'notebook_overrides', 'find_executed_notebook']
+__all__ = ['user_errors', 'ui_hint', 'report', 'split_flags', 'main', 'resume_config', 'notebook_overrides',
+           'find_executed_notebook']
 
 # %% ../nbs/11_train.ipynb #8510077a
 def user_errors()->tuple:
@@ -80,6 +82,20 @@ def main(argv:list|None=None):
     try: hydra.main(version_base=None, config_name="config")(_hydra_task)()
     finally: sys.argv = old
 
+# %% ../nbs/11_train.ipynb #7255bcf1
+def resume_config(cfg,                # a composed config; `training.resume` set to continue a run
+                  st:dict|None=None): # the checkpoint to continue from; None: `training.resume`'s (see `training.fit`)
+    "(config, checkpoint dict) a `training.resume` run continues with; `(cfg, None)` when not resuming."
+    if not cfg.training.resume: return cfg, None
+    if st is None:
+        from ecg_digitization.training import _find_resume
+        st = _find_resume(cfg)[0]
+    saved = OmegaConf.create(st["config_yaml"])
+    saved.training.epochs = max(saved.training.epochs, cfg.training.epochs)
+    saved.training.resume = cfg.training.resume
+    saved.mlflow.tracking_uri = cfg.mlflow.tracking_uri or saved.mlflow.tracking_uri
+    return validate_config(saved), st
+
 # %% ../nbs/11_train.ipynb #b0ea1e66
 def notebook_overrides(approach=None, encoder_name=None, preset=None, epochs=None, batch_size=None, lr=None,
                        augment_strength=None, device=None, run_name=None, tracking_uri=None, experiment_name=None,
@@ -90,8 +106,16 @@ def notebook_overrides(approach=None, encoder_name=None, preset=None, epochs=Non
             "training.device": device, "mlflow.run_name": run_name, "mlflow.tracking_uri": tracking_uri,
             "mlflow.experiment_name": experiment_name}
     out = [f"{k}={v}" for k, v in keys.items() if v is not None]
-    if isinstance(overrides, str): overrides = [o for o in overrides.replace(",", " ").split() if o]
-    return out + list(overrides)
+    if isinstance(overrides, str): overrides = _split_overrides(overrides)
+    return out + [str(o) for o in overrides]
+
+def _split_overrides(s:str)->list:
+    "`a=1 b=2`, `a=1,b=[1,2]` or a YAML list `[\"a=1\", \"b=[1,2]\"]` (what `papermill -p overrides '[...]'` passes)."
+    s = s.strip()
+    if s.startswith("["):
+        import yaml
+        return [str(o) for o in yaml.safe_load(s)]
+    return re.findall(r"(?:\[[^\]]*\]|\{[^}]*\}|[^\s,\[{])+", s)
 
 def _papermill_output_from_parent()->Path|None:
     try:

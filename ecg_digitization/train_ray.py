@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train_ray.ipynb #72006205
 from __future__ import annotations
-import sys
+import sys, tempfile
 from dataclasses import dataclass, field
 from functools import partial
 import torch
@@ -67,10 +67,10 @@ def validate_ray_config(cfg)->object:
     if r.search not in ("random", "grid"): raise ConfigError(f"ray.search must be random or grid, got {r.search!r}")
     for k in ("num_workers", "cpus_per_worker", "num_samples", "max_concurrent_trials", "grace_period"):
         if r[k] < 1: raise ConfigError(f"ray.{k} must be >= 1, got {r[k]}")
-    if cfg.training.resume:
-        raise ConfigError(f"training.resume is not supported by train_ray (mode={r.mode}); " + (
-            "resume a crashed sweep with mode=tune ray.resume=true" if r.mode == "tune" else
-            f"resume single-process with python -m ecg_digitization.train training.resume={cfg.training.resume}"))
+    if cfg.training.resume and r.mode == "tune":
+        raise ConfigError("training.resume is not supported by mode=tune; resume a crashed sweep with mode=tune ray.resume=true")
+    if r.resume and r.mode == "train":
+        raise ConfigError("ray.resume is for mode=tune sweeps; continue a train run with mode=train training.resume=<run id>")
     return cfg
 
 def compose_ray_config(overrides=())->object:
@@ -90,6 +90,7 @@ def train_loop_per_worker(config:dict):
     from ecg_digitization.training import fit, checkpoint_dir
     from ecg_digitization.tracking import MLflowExperimentTracker
     rank, cfg = ray.train.get_context().get_world_rank(), OmegaConf.create(config["config_yaml"])
+    st = None if config.get("resume") is None else ray.get(config["resume"])   # the checkpoint to continue from
     torch.set_num_threads(int(cfg.ray.cpus_per_worker))   # Ray Train does not limit torch's threads to the worker's CPUs
     dev = ray.train.torch.get_device()
     if dev.type == "cuda": torch.cuda.set_device(dev)
@@ -97,11 +98,16 @@ def train_loop_per_worker(config:dict):
     if rank == 0:
         folder = checkpoint_dir(cfg, config["run_id"])
         tracker = MLflowExperimentTracker(config["tracking_uri"], cfg.mlflow.experiment_name).start_run(run_id=config["run_id"])
-        fit(cfg, tracker=tracker, callbacks=[RayReportCallback(ray.train.report, folder)], trainer_cls=trainer_cls, entry_point="ray")
+        with tempfile.TemporaryDirectory(prefix="ecgd_resume_") as d:
+            if st is not None:   # `fit` resumes from a file: this worker's copy
+                torch.save(st, f"{d}/last.pt"); cfg.training.resume = f"{d}/last.pt"
+            fit(cfg, tracker=tracker, callbacks=[RayReportCallback(ray.train.report, folder)], trainer_cls=trainer_cls, entry_point="ray")
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(cfg.training.seed))
-            trainer_cls(cfg, [RayReportCallback(ray.train.report)]).run()
+            tr = trainer_cls(cfg, [RayReportCallback(ray.train.report)])
+            if st is not None: tr.restore(st)
+            tr.run()
 
 # %% ../nbs/12_train_ray.ipynb #dbd31e5d
 @dataclass
@@ -124,27 +130,35 @@ def train_on_ray(cfg)->RayFitResult:
     "Train `cfg` with DDP on `ray.num_workers` Ray Train workers; one MLflow run."
     from ray.train import ScalingConfig, RunConfig, CheckpointConfig
     from ray.train.torch import TorchTrainer, TorchConfig
+    import ray
     from ecg_digitization.training import make_tracker
+    from ecg_digitization.ray_resume import resume_ray_config
     cfg = validate_ray_config(validate_config(cfg))
+    cfg, st = resume_ray_config(cfg) if cfg.training.resume else (cfg, None)
     connect_ray(cfg)
     r, tracker = cfg.ray, make_tracker(cfg, "ray")
     warn_local_store(cfg, tracker.requested_uri)
-    tracker.start_run()
+    tracker.start_run(run_id=(st or {}).get("run_id") or None)
     try:
         trainer = TorchTrainer(
             train_loop_per_worker,
-            train_loop_config={"config_yaml": to_yaml(cfg), "run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri},
+            train_loop_config={"config_yaml": to_yaml(cfg), "run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
+                               "resume": None if st is None else ray.put(st)},
             scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu,
                                          resources_per_worker={"CPU": r.cpus_per_worker, **({"GPU": 1} if r.use_gpu else {})}),
             torch_config=TorchConfig(backend="nccl" if r.use_gpu else "gloo"),
             run_config=RunConfig(name=r.name or f"train_{tracker.run_id}", storage_path=storage_path(cfg),
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)))
         result = trainer.fit()
-    except KeyboardInterrupt as e: end_run_with_error(tracker, "KILLED", e); raise
+    except (KeyboardInterrupt, SystemExit) as e:   # Ctrl-C: Ray Train aborts the run, then exits
+        tracker.set_tags({"resume_with": f"python -m ecg_digitization.train_ray mode=train training.resume={tracker.run_id}"})
+        end_run_with_error(tracker, "KILLED", e if isinstance(e, KeyboardInterrupt) else KeyboardInterrupt("Ray Train aborted the run (SIGINT)"))
+        raise
     except BaseException as e: end_run_with_error(tracker, "FAILED", root_error(e)); raise
     tracker.end_run("FINISHED")
-    m = dict(result.metrics or {})
-    return RayFitResult(tracker.run_id, m.get("best_val_loss", float("nan")), m.get("best_val_snr", float("nan")),
+    m = {"best_val_loss": (st or {}).get("best_val_loss", float("nan")), "best_val_snr": (st or {}).get("best_val_snr", float("nan")),
+         **(result.metrics or {})}   # a resumed run with no epoch left reports nothing new
+    return RayFitResult(tracker.run_id, m["best_val_loss"], m["best_val_snr"],
                         registered_uri(tracker.tracking_uri, tracker.run_id),
                         getattr(result.checkpoint, "path", None), m)
 
@@ -152,6 +166,7 @@ def train_on_ray(cfg)->RayFitResult:
 USAGE = """usage: python -m ecg_digitization.train_ray [mode=train|tune] [key=value ...] [--cfg job] [--help]
   mode=train  DDP training on ray.num_workers workers, one MLflow run
   mode=tune   Ray Tune sweep over ray.search_space (ASHA on val_snr), one parent MLflow run + one child per trial
+  continue a train run:   mode=train training.resume=<run id> training.epochs=<total>
   resume a crashed sweep: mode=tune ray.resume=true [ray.name=<sweep folder>]"""
 
 def run(cfg):

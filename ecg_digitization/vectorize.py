@@ -10,6 +10,7 @@ from .core import (LEADS, N_LEADS, EcgRecord, Layout, get_layout, PAPER_SPEED_MM
 from .grid import estimate_rotation, deskew, estimate_grid_pitch, detect_calibration_pulse
 from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, rotation_from_mask, mode_row
 from .trace import panel_trace
+from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
 
 # %% auto #0
 __all__ = ['fit_time_axis', 'vectorize']
@@ -36,7 +37,8 @@ def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0)->tuple:
 def _level(m, image, rotation, min_deg):
     "Rotate mask (and image) level; returns (mask, image, degrees applied)."
     if rotation is None:
-        rotation = estimate_rotation(image) if image is not None else rotation_from_mask(m)
+        rotation = (estimate_rotation(image) if image is not None else
+                    rotation_from_trace(m[0]) if m.ndim == 3 and m.shape[0] == 1 else rotation_from_mask(m))
     if abs(rotation) < min_deg: return m, image, 0.0
     if m.ndim == 2: m = np.stack([(m == k).astype(np.uint8) * 255 for k in range(1, N_LEADS + 1)])   # one-hot
     elif m.shape[0] == N_LEADS + 1: m = m[1:]
@@ -44,7 +46,7 @@ def _level(m, image, rotation, min_deg):
     m = np.stack([deskew(c, rotation, border=0) for c in m])       # linear interpolation keeps sub-pixel weight
     return m, (deskew(image, rotation) if image is not None else None), float(rotation)
 
-def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, or (12|13,H,W) per-lead maps
+def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|13,H,W) per-lead maps, or (1,H,W) trace map
               image:np.ndarray|None=None,         # (H,W,3) RGB page the mask belongs to: grid, pulses, rotation
               layout:str|Layout|None="3x4+II",    # layout name; None = guess from the mask
               fs:float=DEFAULT_FS,                # Hz of the output
@@ -60,6 +62,17 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, or (
     m = np.asarray(mask_or_prob)
     if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
     m, image, rot = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0)
+    grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
+    pulses = None
+    if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
+        tm = m[0].astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
+        if image is not None and grid[1]:                     # calibration pulses look like trace: blank them
+            pulses = detect_calibration_pulse(image, grid[1]); tm = tm.copy()
+            for q in pulses:
+                pad = int(np.ceil(0.1 * q["px_per_mv"]))
+                tm[max(0, int(q["y_top"]) - pad):int(q["y_base"]) + pad + 1, :int(np.ceil(q["x1"])) + 2] = 0
+        if layout is None: layout = guess_layout_from_rows(tm, threshold)
+        m = assign_leads(tm, layout, duration_s, threshold)
     pix = lead_pixels(m, threshold)
     if len(pix[0]) == 0: raise ValueError("the mask has no trace pixels (check `threshold` and the mask's classes)")
     panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
@@ -68,13 +81,15 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, or (
     rho = {k: v[2] for k, v in traces.items()}
     pps, start = fit_time_axis(panels, rho, fs)
     if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
-    ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm if the paper ran at 25 mm/s
-    ppm_grid = px_per_mm or (estimate_grid_pitch(image) if image is not None else None)
-    if ppm_grid and not px_per_mm and abs(ppm_grid / ppm_mask - 1) > 0.1: ppm_grid = None   # grid misread
-    pulses = detect_calibration_pulse(image, ppm_grid or ppm_mask) if image is not None else []
-    if ppm_grid and abs(ppm_grid / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * ppm_grid  # the grid is finer
+    ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm along x if the paper ran at 25 mm/s
+    gx, gy = grid
+    if gx and not px_per_mm and abs(gx / ppm_mask - 1) > 0.1: gx = gy = None   # grid misread
+    if gy is None: gx = None
+    if pulses is None or not gy: pulses = detect_calibration_pulse(image, gy or ppm_mask) if image is not None else []
+    if gx and abs(gx / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * gx   # the grid is finer (x pitch: pixels may not be square)
     pulse_mv = float(np.median([q["px_per_mv"] for q in pulses])) if pulses else None
-    px_per_mv = GAIN_MM_MV * ppm_grid if ppm_grid else pulse_mv or GAIN_MM_MV * ppm_mask
+    px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
+    ppm_grid = np.sqrt(gx * gy) if gx and gy else None
     n = int(round(fs * duration_s)); t = np.arange(n) / fs
     out = np.full((n, N_LEADS), np.nan, np.float32); info = []
     for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
@@ -92,5 +107,5 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, or (
         info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, baseline_y=base,
                          pen_radius_px=r, pulse=bool(near)))
     meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
-                px_per_mm=float(ppm_grid) if ppm_grid else None, n_pulses=len(pulses), panels=info)
+                px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info)
     return EcgRecord(out, fs, LEADS, "vectorized", meta)

@@ -19,11 +19,12 @@ def mlflow_server(tmp_path_factory):
     srv.stop()
 
 
-def papermill(out, uri, **params):
+def papermill(out, uri, env=None, **params):
     args = [PY, "-m", "papermill", "nbs/train.ipynb", str(out), "-k", "python3"]
     for k, v in params.items():
         args += ["-p", k, str(v)] if not isinstance(v, list) else ["-y", json.dumps({k: v})]
-    return subprocess.run(args + ["-p", "tracking_uri", uri], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return subprocess.run(args + ["-p", "tracking_uri", uri], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,33 @@ def test_registered_model_loads_and_digitizes(nb_run, mlflow_server, version):
     rec = model.digitize(page.image, fs=500)
     assert rec.signal.shape == (5000, 12) and rec.fs == 500
     assert rec.leads[:3] == ("I", "II", "III")
+
+
+@pytest.mark.slow   # two papermill executions (about 1-2 min)
+def test_papermill_resume_continues_the_same_run(mlflow_server, tmp_path):
+    env = {"ECGD_HOME": str(tmp_path)}   # checkpoints of this test's runs
+    r = papermill(tmp_path / "first.ipynb", mlflow_server, env, approach="signalsavants", epochs=1, run_name="pm_resume",
+                  overrides=TINY + ["mlflow.register_model=false"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    import mlflow
+    client = mlflow.MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("ecg-digitization").experiment_id
+    first = client.search_runs([exp], "attributes.run_name = 'pm_resume'")
+    assert len(first) == 1 and first[0].info.status == "FINISHED"
+    run_id = first[0].info.run_id
+    # the string form `-p overrides '["training.resume=<id>"]'`, without the first call's approach (the default is baseline)
+    r = papermill(tmp_path / "second.ipynb", mlflow_server, env, epochs=2, overrides=f'["training.resume={run_id}"]')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [x.info.run_id for x in client.search_runs([exp], "attributes.run_name = 'pm_resume'")] == [run_id]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["resumed_from_epoch"] == "1"
+    assert run.data.tags["approach"] == "signalsavants" and run.data.params["approach.method"] == "signalsavants"
+    for key in ("train_loss", "val_loss", "val_snr", "best_val_loss"):
+        hist = client.get_metric_history(run_id, key)
+        assert [m.step for m in hist] == [1, 2] and all(np.isfinite(m.value) for m in hist), key
+    assert sorted(a.path for a in client.list_artifacts(run_id, "notebook")) == ["notebook/first.ipynb", "notebook/second.ipynb"]
+    text = (tmp_path / "second.ipynb").read_text()
+    assert "resumed from epoch 1" in text and "method: signalsavants" in text
 
 
 def test_unknown_names_fail_at_once_with_valid_ones(mlflow_server, tmp_path):

@@ -92,6 +92,54 @@ def test_ddp_artifacts_registered_model_and_ray_checkpoint(ddp_run, mlflow_serve
     assert st["epoch"] == 1 and st["step"] == 1 and st["run_id"] == run_id
 
 
+# ---------------------------------------------------------------- mode=train: a crash after epoch 1 of 2, then training.resume
+@pytest.mark.slow   # three driver starts with 2 DDP workers each: about 4-5 min on 2 busy cores
+def test_train_resume_continues_the_run_like_an_uninterrupted_one(mlflow_server, tmp_path):
+    args = ["mode=train", "ray.num_workers=2", "approach=baseline", "training.epochs=2", f"mlflow.tracking_uri={mlflow_server}",
+            "mlflow.register_model=false", *TINY]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["ECGD_HOME"] = str(tmp_path)
+    with open(tmp_path / "driver.log", "w") as log:
+        proc = subprocess.Popen([PY, "-m", "ecg_digitization.train_ray", *args, "mlflow.run_name=ray_crashed"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    c = client(mlflow_server)
+    def epochs_logged():
+        runs = runs_named(mlflow_server, "ray_crashed")
+        return len(c.get_metric_history(runs[0].info.run_id, "val_loss")) if runs else 0
+    try:   # crash the driver and its local Ray cluster once rank 0 has logged epoch 1 (after writing its last.pt)
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and not epochs_logged(): time.sleep(0.2)
+        assert proc.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+    finally:   # the whole tree at once: Ray workers outlive their raylet for a while and would go on training
+        import psutil
+        tree = [proc.pid] + [p.pid for p in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
+        for pid in tree:
+            try: os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError: pass
+        proc.wait(60)
+    runs = runs_named(mlflow_server, "ray_crashed")
+    assert len(runs) == 1 and runs[0].info.status == "RUNNING", [(x.info.status, x.data.tags) for x in runs]
+    run_id = runs[0].info.run_id
+    assert [m.step for m in c.get_metric_history(run_id, "val_loss")] == [1], "epoch 2 finished before the kill"
+
+    # the saved config (2 workers, 2 epochs, tiny data) comes from the checkpoint; training.epochs=2 keeps the preset's 3 out
+    r = cli(["mode=train", f"training.resume={run_id}", "training.epochs=2", f"mlflow.tracking_uri={mlflow_server}"], tmp_path)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    assert f"run id: {run_id}" in r.stdout and f"MLflow run {run_id} (resumed from epoch 1)" in r.stdout + r.stderr
+    assert [x.info.run_id for x in runs_named(mlflow_server, "ray_crashed")] == [run_id]   # the same run, no second one
+    run = c.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["entry_point"] == "ray" and run.data.tags["resumed_from_epoch"] == "1"
+    assert {"best_model.pt", "loss_curves.png", "final_model", "configs"} <= {a.path for a in c.list_artifacts(run_id)}
+
+    r = cli([*args, "mlflow.run_name=ray_uninterrupted"], tmp_path / "full")
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    full = runs_named(mlflow_server, "ray_uninterrupted")[0].info.run_id
+    for key in ("train_loss", "val_loss", "val_snr", "best_val_loss", "lr", "snr_II"):
+        got, want = ({m.step: m.value for m in c.get_metric_history(i, key)} for i in (run_id, full))
+        assert len(c.get_metric_history(run_id, key)) == 2 and sorted(got) == sorted(want) == [1, 2], (key, got, want)
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), key   # same weights, optimizer, schedule and data order
+
+
 # ---------------------------------------------------------------- mode=tune: parent + nested children, a crashing trial
 @pytest.fixture(scope="module")
 def sweep(mlflow_server, tmp_path_factory):
