@@ -16,9 +16,9 @@ from .config import compose_config, validate_config, to_yaml
 from .models import create_model, model_state, model_from_state
 
 # %% auto #0
-__all__ = ['resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'evaluate', 'Callback', 'NonFiniteLossError',
-           'TrainingInterrupted', 'save_checkpoint', 'load_checkpoint', 'load_model_checkpoint', 'Trainer',
-           'checkpoint_dir', 'CheckpointCallback', 'MLflowCallback', 'FitResult', 'make_tracker', 'fit']
+__all__ = ['resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate', 'Callback',
+           'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint', 'load_checkpoint', 'load_model_checkpoint',
+           'Trainer', 'checkpoint_dir', 'CheckpointCallback', 'MLflowCallback', 'FitResult', 'make_tracker', 'fit']
 
 # %% ../nbs/10_training.ipynb #c436e699
 def resolve_device(name:str="auto")->torch.device:
@@ -53,6 +53,18 @@ def batch_refs(batch)->np.ndarray:
     ref[~batch["valid"].cpu().numpy().transpose(0, 2, 1)] = np.nan
     return ref
 
+def refines_pages(model, dataset)->bool:
+    "Whether validation should digitize each full-resolution page (a trace segmenter that refines with the page's ink)."
+    return getattr(model, "seg_target", None) == "trace" and getattr(model, "refine_max_side", 0) > 0 and hasattr(dataset, "item")
+
+def page_estimate(model, dataset, i:int, fs:float, n:int)->np.ndarray:
+    "(n,12) signals `model.digitize` reads from page `i` of `dataset` at full resolution (all NaN if the page is bad)."
+    from ecg_digitization.records import DataError
+    try: sig = model.digitize(dataset.item(i).image, fs=fs).signal
+    except DataError: return np.full((n, len(LEADS)), np.nan, np.float32)
+    out = np.full((n, sig.shape[1]), np.nan, np.float32); out[:min(n, len(sig))] = sig[:n]
+    return out
+
 @torch.no_grad()
 def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_examples:int=2, amp:bool=False)->EvalResult:
     "Loss and full-pipeline Challenge SNR of `model` on `loader`."
@@ -65,7 +77,9 @@ def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_example
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             out = model(batch["image"])
             losses.append(float(model.loss(out, batch)))
-        ests, refs = model.predict(out), batch_refs(batch)
+        refs = batch_refs(batch)
+        ests = (np.stack([page_estimate(model, loader.dataset, int(j), fs, refs.shape[1]) for j in batch["index"]])
+                if refines_pages(model, loader.dataset) else model.predict(out))
         for ref, est in zip(refs, ests):
             for l, v in snr_per_lead(ref, est, fs).items(): per_lead[l].append(v)
             if len(examples) < n_examples: examples.append((ref, est))
