@@ -57,8 +57,8 @@ compare: setup  ## the run-comparison notebook as an app on http://$(HOST):8866 
 lab: setup  ## JupyterLab on nbs/ (http://$(HOST):8888)
 	$(BIN)/jupyter lab --notebook-dir nbs --ip $(HOST) --no-browser
 
-bench: setup  ## all benchmarks (tables printed, JSON in benchmarks/results/)
-	$(BIN)/python benchmarks/run_all.py
+bench: setup  ## all benchmarks (tables printed, JSON in benchmarks/results/); MODEL=models:/… adds digitizer SNR + latency
+	$(BIN)/python benchmarks/run_all.py $(if $(MODEL),--model $(MODEL))
 
 clean:  ## remove build outputs (keeps .venv, mlflow.db and runs/)
 	rm -rf build dist *.egg-info _docs _proc .pytest_cache

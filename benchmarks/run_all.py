@@ -1,7 +1,8 @@
 """Run every benchmark in this folder, one after the other, then print one summary table and write
-benchmarks/results/all.json.   python benchmarks/run_all.py [--quick]
+benchmarks/results/all.json.   python benchmarks/run_all.py [--quick] [--model models:/ecg_digitizer_signalsavants/latest]
 
 --quick passes small sample counts to each script (for a smoke run; the numbers are then rougher).
+--model also runs bench_digitize.py (SNR on held-out and ecg-image-kit pages, digitize latency) with that model.
 """
 from __future__ import annotations
 import argparse, json, os, platform, subprocess, sys, time
@@ -42,19 +43,27 @@ def summary() -> list:
         for row in t["train"]:
             rows.append((f"train step {row['approach']} ({row['input']}, bs {row['batch_size']})", f"{row['step_s']:.2f} s",
                          f"model {row['model_img_s']:.1f} img/s vs loader {row['loader_img_s']:.1f} img/s"))
-        d = t["digitize"]; rows.append((f"digitize one {d['page']} page", f"{d['median_s']:.2f} s", "< 2 s"))
+        d = t["digitize"]; rows.append((f"digitize one {d['page']} page (bench_train's model)", f"{d['median_s']:.2f} s", "< 2 s"))
         if "tracking" in t:
             rows.append(("MLflow tracking share of fit time", f"{100 * t['tracking']['share']:.2f} %", "< 2 %"))
+    g = load("digitize.json")
+    if g:
+        for k, v in g["summary"].items():
+            rows.append((f"digitizer SNR, {k} ({v['n']} pages)", f"{v['mean_snr_db']:.2f} dB", g["model"]))
+        rows.append((f"digitize one {g['latency']['page']} page, trained model", f"{g['latency']['median_s']:.2f} s", "< 2 s"))
     return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--model", default=None, help="a trained model (models:/…, runs:/… or .pt) for bench_digitize.py")
     a = ap.parse_args()
     RES.mkdir(exist_ok=True)
-    runs = {}
-    for script, (args, quick) in SCRIPTS.items():
+    runs, scripts = {}, dict(SCRIPTS)
+    if a.model: scripts["bench_digitize.py"] = (["--model", a.model], ["--model", a.model, "--n", "3", "--repeat", "2"])
+    else: print("bench_digitize.py skipped: pass --model <trained model> to measure SNR and digitize latency")
+    for script, (args, quick) in scripts.items():
         if not (HERE / script).exists(): continue
         print(f"\n=== {script} ===", flush=True)
         t0 = time.time()
