@@ -39,6 +39,27 @@ def kit_results()->list:
                              levelled=level, snr_db=challenge_snr(ref, est), seconds=dt))
     return rows
 
+def kit_refined_results(size=(640, 832))->list:
+    "The trace-model path with a perfect network: the 3 px kit mask as trace-vs-paper, shrunk to `size`, refined with the ink."
+    import cv2, wfdb
+    from ecg_digitization.panels import rasterize_traces
+    from ecg_digitization.oracle import read_kit_traces
+    from ecg_digitization.samples import downsample_mask
+    from ecg_digitization.refine import refine_trace
+    from ecg_digitization.vectorize import vectorize
+    d = shared_data_dir(); rows = []
+    if d is None: return rows
+    for hea in sorted(d.glob("challenge2024_sample*/*.hea")):
+        r = wfdb.rdrecord(str(hea.with_suffix(""))); ref = EcgRecord(r.p_signal, r.fs, r.sig_name, hea.stem)
+        img = cv2.cvtColor(cv2.imread(str(hea.with_name(hea.stem + "-0.png"))), cv2.COLOR_BGR2RGB)
+        m = rasterize_traces([(l, xy) for l, _, _, xy in read_kit_traces(hea.with_name(hea.stem + "-0.json"))], img.shape[:2], 2) > 0
+        coarse = downsample_mask(m.astype(np.uint8), *size).astype(np.float32)
+        small = cv2.resize(img, size[::-1], interpolation=cv2.INTER_AREA)
+        t = time.perf_counter(); est = vectorize(refine_trace(coarse, img), img); dt = time.perf_counter() - t
+        rows.append(dict(set=hea.parent.name, page=hea.stem, snr_refined_db=challenge_snr(ref, est),
+                         snr_coarse_db=challenge_snr(ref, vectorize(coarse[None], small)), seconds=dt))
+    return rows
+
 def render_results(n:int)->list:
     rows = []
     for strength in (0.0, 1.0):
@@ -67,6 +88,9 @@ def main():
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "vectorize.json"))
     a = ap.parse_args()
     kit, ren, spd = kit_results(), render_results(a.n_render), speed(a.n_speed)
+    ref = kit_refined_results()
+    print("\nTrace-model path with a perfect network (kit 3 px mask shrunk to 640x832; refined with the ink vs. read at 640x832)")
+    for r in ref: print(f"{r['set']:32s} {r['page']:8s} refined {r['snr_refined_db']:6.2f} dB  coarse {r['snr_coarse_db']:6.2f} dB")
     print("\nOracle SNR (dB), ecg-image-kit pages")
     print(f"{'set':32s} {'page':8s} {'mask':>5s} {'levelled':>8s} {'SNR':>7s} {'s':>6s}")
     for r in kit: print(f"{r['set']:32s} {r['page']:8s} {r['mask_px']:>4d}p {str(r['levelled']):>8s} {r['snr_db']:7.2f} {r['seconds']:6.2f}")
@@ -74,6 +98,10 @@ def main():
     for (px, lev) in sorted({(r["mask_px"], r["levelled"]) for r in kit}):
         v = [r["snr_db"] for r in kit if r["mask_px"] == px and r["levelled"] == lev]
         summary[f"kit_{px}px_{'level' if lev else 'rotated'}"] = dict(mean_db=float(np.mean(v)), n=len(v))
+    for k in ("snr_refined_db", "snr_coarse_db"):
+        for st in ("challenge2024_sample", "challenge2024_sample_distorted"):
+            v = [r[k] for r in ref if r["set"] == st]
+            if v: summary[f"kit_trace_{k.split('_')[1]}_{st.split('_')[-1]}"] = dict(mean_db=float(np.mean(v)), n=len(v))
     for s in (0.0, 1.0):
         v = [r["snr_db"] for r in ren if r["strength"] == s]
         if v: summary[f"render_strength_{s:g}"] = dict(mean_db=float(np.mean(v)), median_db=float(np.median(v)),
@@ -83,7 +111,7 @@ def main():
     print("\nSpeed (2200x1700 page; challenge_snr: one 12-lead 10 s 500 Hz record)")
     for k, v in spd.items(): print(f"{k:24s} median {v['median_ms']:8.1f} ms  min {v['min_ms']:8.1f} ms  cpu {v['cpu_median_ms']:8.1f} ms  (n={v['n']})")
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(summary=summary, kit=kit, render=ren, speed=spd, machine=platform.platform(),
+    out.write_text(json.dumps(dict(summary=summary, kit=kit, kit_trace=ref, render=ren, speed=spd, machine=platform.platform(),
                                    python=platform.python_version()), indent=1))
     print(f"\nwrote {out}")
 
