@@ -320,7 +320,12 @@ def _find_resume(cfg)->tuple:
     local = checkpoint_dir(cfg, r) / "last.pt"
     if local.exists(): return load_checkpoint(local), r
     import mlflow
+    from mlflow.exceptions import MlflowException
     from ecg_digitization.tracking import resolve_tracking_uri
+    try:                                   # the run wrote its checkpoints elsewhere (training.checkpoint_dir=...)
+        d = mlflow.MlflowClient(resolve_tracking_uri(cfg.mlflow.tracking_uri)).get_run(r).data.params.get("training.checkpoint_dir")
+    except MlflowException: d = None
+    if d and d != "None" and (Path(d) / "last.pt").exists(): return load_checkpoint(Path(d) / "last.pt"), r
     try:
         p = mlflow.artifacts.download_artifacts(run_id=r, artifact_path="checkpoints/last.pt",
                                                 tracking_uri=resolve_tracking_uri(cfg.mlflow.tracking_uri))
