@@ -58,7 +58,7 @@ def test_generate_cli_and_resume(tmp_path):
 
 
 # ---------------------------------------------------------------- Ray executor
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)   # Ray start + 4 pages; 120 s ran out on 2 cores shared with a training job
 def test_generate_ray(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])          # local Ray workers inherit it and import the package
