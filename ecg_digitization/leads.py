@@ -73,7 +73,8 @@ def _span(xs:np.ndarray, W:int, gap:float=0.02)->tuple:
     closed = cv2.morphologyEx(has.astype(np.uint8)[None], cv2.MORPH_CLOSE, np.ones((1, 2 * g + 1), np.uint8))[0] > 0
     edges = np.diff(np.r_[0, closed.astype(int), 0]); a, b = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1
     k = int(np.argmax(b - a))
-    return float(np.nonzero(has[a[k]:b[k] + 1])[0][0] + a[k]), float(np.nonzero(has[a[k]:b[k] + 1])[0][-1] + a[k])
+    cols = np.nonzero(has[a[k]:b[k] + 1])[0] + a[k]
+    return float(cols[0]), float(cols[-1])
 
 def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 0/1 mask of a level page
                  layout:str|Layout|None="3x4+II",   # printed layout; None = guess from the number of rows

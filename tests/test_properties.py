@@ -205,6 +205,10 @@ def mutated_header(draw, lines):
         lines[i] = " ".join(toks)
     return "\n".join(lines) + "\n"
 
+def write_record_files(folder:Path, header:str, dat:bytes):
+    "folder/a.hea with `header` and folder/a.dat with `dat`."
+    (folder / "a.hea").write_text(header); (folder / "a.dat").write_bytes(dat)
+
 def check_read(folder:Path):
     "read_record on folder/a: a sane 12-lead record, or a one-line DataError naming a file in `folder`."
     try: rec = read_record(folder / "a")
@@ -217,7 +221,7 @@ def check_read(folder:Path):
 def test_mutated_header_reads_or_fails_clearly(good_record, data):
     lines, dat = good_record
     with tmpdir() as d:
-        (d / "a.hea").write_text(data.draw(mutated_header(lines))); (d / "a.dat").write_bytes(dat)
+        write_record_files(d, data.draw(mutated_header(lines)), dat)
         check_read(d)
 
 @given(fs=st.one_of(TOKENS, st.floats().map(repr), st.integers(-10**13, 10**13).map(str)))
@@ -227,7 +231,7 @@ def test_header_fs_read_as_written_or_refused(good_record, fs):
     assume(fs.split() == [fs] and "#" not in fs)       # one token on the record line
     lines, dat = good_record
     with tmpdir() as d:
-        (d / "a.hea").write_text("\n".join([f"a 12 {fs} 5000", *lines[1:]]) + "\n"); (d / "a.dat").write_bytes(dat)
+        write_record_files(d, "\n".join([f"a 12 {fs} 5000", *lines[1:]]) + "\n", dat)
         rec = check_read(d)
         if isinstance(rec, str): return
         try: written = float(fs.split("/")[0].split("(")[0])
@@ -240,7 +244,7 @@ def test_wrong_lead_count(good_record, n_sig, drop):
     lines, dat = good_record
     with tmpdir() as d:
         body = [l for i, l in enumerate(lines[1:], 1) if i not in drop]
-        (d / "a.hea").write_text("\n".join([f"a {n_sig} 500 5000", *body]) + "\n"); (d / "a.dat").write_bytes(dat)
+        write_record_files(d, "\n".join([f"a {n_sig} 500 5000", *body]) + "\n", dat)
         got = check_read(d)
         limb_only = n_sig == 12 - len(drop) and drop <= {3, 4, 5, 6}   # a valid header without III/aVR/aVL/aVF: derived
         assert isinstance(got, str) or limb_only, "a header with a wrong signal count was read as fine"
@@ -261,7 +265,7 @@ def test_missing_or_short_signal_file(good_record, name, size):
 def test_wfdb_dataset_with_mutated_header(good_record, data):
     lines, dat = good_record
     with tmpdir() as d:
-        (d / "a.hea").write_text(data.draw(mutated_header(lines))); (d / "a.dat").write_bytes(dat)
+        write_record_files(d, data.draw(mutated_header(lines)), dat)
         try: fs = read_record(d / "a").fs
         except DataError: fs = 500
         assume(100 <= fs <= 10000)   # see test_wfdb_dataset_short_record_at_huge_fs and the report for other rates
