@@ -32,9 +32,16 @@ train: setup  ## train the default digitizer (synthetic data, CPU, local MLflow 
 train-cli: setup  ## the same job through the Hydra CLI (ARGS='approach=baseline training.epochs=2')
 	$(BIN)/python -m ecg_digitization.train approach=$(APPROACH) $(ARGS)
 
+# The tests write stores, checkpoints and Ray sessions under a scratch TMPDIR of their own, emptied between the
+# notebook and pytest phases and removed at the end (pass or fail), so a test run leaves no disk behind.
 test: setup check  ## run every test: notebook tests, then integration tests (pytest)
-	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'
-	$(BIN)/python -m pytest tests -q -ra $(PYTEST_ARGS)
+	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
+	echo "scratch TMPDIR=$$TMPDIR"; \
+	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'; \
+	echo "notebook tests left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR; emptying it"; \
+	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
+	$(BIN)/python -m pytest tests -q -ra $(PYTEST_ARGS); \
+	echo "pytest left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR"
 
 check: setup  ## fail if nbs/ and ecg_digitization/ disagree or a notebook has outputs
 	$(BIN)/python tools/check_sync.py

@@ -20,12 +20,13 @@ def _gray(img:np.ndarray, value:bool=False)->np.ndarray:
 
 def ink_map(img:np.ndarray,    # (H,W,3) RGB or (H,W) grey page, uint8
             scale:float=1.0,   # resize factor applied first
-            value:bool=False   # use max(R,G,B) instead of grey: coloured grid lines vanish, black ink stays
+            value:bool=False,  # use max(R,G,B) instead of grey: coloured grid lines vanish, black ink stays
+            size:int=7         # px of the square the local paper is read from: dark areas wider than this look hollow
            )->np.ndarray:
     "(H,W) float32: how much darker each pixel is than the local paper (0 = paper)."
     g = _gray(img, value)
     if scale != 1: g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return np.clip(cv2.dilate(g, np.ones((7, 7), np.uint8)) - g, 0, 255)
+    return np.clip(cv2.dilate(g, np.ones((size, size), np.uint8)) - g, 0, 255)
 
 # %% ../nbs/06a_grid.ipynb #2c70a84c
 def estimate_rotation(img:np.ndarray,       # (H,W,3) RGB or (H,W) page; a lead mask works too (traces act as lines)

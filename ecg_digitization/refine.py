@@ -26,6 +26,6 @@ def refine_trace(prob:np.ndarray,      # (h,w) or (1,h,w) trace probability from
     band = cv2.dilate((up >= threshold).astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0
     e = max(3, int(0.005 * max(H, W))); band[:e] = band[-e:] = False; band[:, :e] = band[:, -e:] = False   # the image's edge is never trace
     if not band.any(): return np.zeros((1, H, W), np.float32)
-    ink = ink_map(image, value=True)
+    ink = ink_map(image, value=True, size=max(7, 2 * int(0.0035 * max(H, W)) + 1))   # 15 px on a 2200 px page
     t, _ = cv2.threshold(np.clip(ink[band], 0, 255).astype(np.uint8).reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return np.where(band, np.clip((ink - 0.5 * t) / max(float(t), 1.0), 0, 1), 0).astype(np.float32)[None]

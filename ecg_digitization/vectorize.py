@@ -11,6 +11,7 @@ from .grid import estimate_rotation, deskew, estimate_grid_pitch, detect_calibra
 from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, rotation_from_mask, mode_row
 from .trace import panel_trace
 from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
+from .einthoven import fuse_limb_leads
 
 # %% auto #0
 __all__ = ['fit_time_axis', 'vectorize']
@@ -55,6 +56,7 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
               rotation:float|None=None,           # page rotation in degrees if known; None = estimate
               threshold:float=0.5,                # probability that counts as trace
               max_gap_s:float=0.1,                # interior gaps longer than this stay NaN; shorter are interpolated
+              einthoven:bool=True,                # fit limb leads shown together to Einthoven's relations (`einthoven`)
               min_rotation_deg:float|None=None    # smaller estimated rotations are ignored (default 0.1 with an
                                                   # image; 2.0 from a mask alone, whose estimate can be off by ~1°)
              )->EcgRecord:
@@ -91,7 +93,7 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
     px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
     ppm_grid = np.sqrt(gx * gy) if gx and gy else None
     n = int(round(fs * duration_s)); t = np.arange(n) / fs
-    out = np.full((n, N_LEADS), np.nan, np.float32); info = []
+    out = np.full((n, N_LEADS), np.nan, np.float32); info = []; reads = []
     for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
         X, Y, r, cols = traces[id(p)]
         sel = (t >= p.t0 - 1e-9) & (t < p.t1 - 1e-9)
@@ -102,10 +104,13 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
         base = mode_row(yi)
         near = [q["y_base"] for q in pulses if abs(q["y_base"] - base) < 0.5 * px_per_mv]
         if near: base = min(near, key=lambda b: abs(b - base))
-        k = LEADS.index(p.lead); col = out[sel, k]; empty = ~np.isfinite(col)
-        col[empty] = ((base - yi) / px_per_mv)[empty]; out[sel, k] = col
+        v = np.full(n, np.nan); v[sel] = (base - yi) / px_per_mv; reads.append((p.lead, v))
         info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, baseline_y=base,
                          pen_radius_px=r, pulse=bool(near)))
+    vals = fuse_limb_leads(reads, min_samples=int(0.2 * fs)) if einthoven else [v for _, v in reads]
+    for (lead, _), v in zip(reads, vals):
+        k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
     meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
-                px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info)
+                px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
+                einthoven=bool(einthoven))
     return EcgRecord(out, fs, LEADS, "vectorized", meta)
