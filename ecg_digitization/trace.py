@@ -8,7 +8,7 @@ import numpy as np
 from scipy.ndimage import grey_erosion, grey_dilation
 
 # %% auto #0
-__all__ = ['thin_band', 'column_path', 'panel_trace']
+__all__ = ['thin_band', 'column_path', 'track_runs', 'panel_trace']
 
 # %% ../nbs/06c_trace.ipynb #3e9ae567
 def _disc(rho:float)->np.ndarray:
@@ -56,16 +56,25 @@ def _runs(ys, xs, ws, gap:int=2):
     sw = np.bincount(r, w, n)
     return x[new], y[new], np.maximum.reduceat(y, np.nonzero(new)[0]), sw, np.bincount(r, w * y, n) / sw
 
+def track_runs(x, top, bot, w)->np.ndarray:
+    "Mask of one run per column (runs sorted by column): the chain with least total vertical gap between columns; ties go to more ink."
+    starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
+    cost = -1e-3 * w[starts[0]:ends[0]]; back = [None]
+    for s0, e0, s1, e1 in zip(starts[:-1], ends[:-1], starts[1:], ends[1:]):
+        gap = np.maximum(0, np.maximum(top[s1:e1, None] - bot[None, s0:e0], top[None, s0:e0] - bot[s1:e1, None]) - 1)
+        tot = gap + cost[None, :]; j = tot.argmin(1); back.append(j)
+        cost = tot[np.arange(e1 - s1), j] - 1e-3 * w[s1:e1]
+    keep = np.zeros(len(x), bool); k = int(cost.argmin())
+    for c in range(len(starts) - 1, -1, -1):
+        keep[starts[c] + k] = True
+        if c: k = int(back[c][k])
+    return keep
+
 def panel_trace(ys, xs, ws)->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
-    single = np.r_[x[1:] != x[:-1], True] & np.r_[True, x[1:] != x[:-1]]
-    if not single.all():                                      # several runs in a column: keep the one on course
-        ref = np.interp(x, x[single], cen[single]) if single.any() else np.full(len(x), np.median(cen))
-        d = np.abs(cen - ref) - 1e-6 * w
-        o = np.lexsort((d, x)); first = np.r_[True, x[o][1:] != x[o][:-1]]
-        best = np.zeros(len(x), bool); best[o[first]] = True
-        x, top, bot, w, cen = x[best], top[best], bot[best], w[best], cen[best]
+    if (np.diff(x) == 0).any():                               # several runs in a column: keep the connected chain
+        k = track_runs(x, top, bot, w); x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
     L = (bot - top + 1).astype(int)                          # pen width: run length where the trace is flat
     flat = np.r_[False, np.abs(cen[2:] - cen[:-2]) <= 1, False] if len(L) > 2 else np.ones(len(L), bool)
     rho = max(0.0, (np.bincount(L[flat] if flat.sum() > 10 else L).argmax() - 1) / 2)
