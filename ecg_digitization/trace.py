@@ -8,7 +8,7 @@ import numpy as np
 from scipy.ndimage import grey_erosion, grey_dilation
 
 # %% auto #0
-__all__ = ['thin_band', 'column_path', 'track_runs', 'panel_trace']
+__all__ = ['thin_band', 'column_path', 'track_runs', 'trim_ticks', 'panel_trace']
 
 # %% ../nbs/06c_trace.ipynb #3e9ae567
 def _disc(rho:float)->np.ndarray:
@@ -70,6 +70,19 @@ def track_runs(x, top, bot, w)->np.ndarray:
         if c: k = int(back[c][k])
     return keep
 
+def trim_ticks(x, top, bot, pen:float)->np.ndarray:
+    "Mask dropping a separator tick (a tall bar ≤ 2 pen widths wide, centred on the trace's level) at either end of a panel."
+    keep = np.ones(len(x), bool); L = bot - top + 1
+    tall = L > max(3 * pen, pen + 6); edge = 4 * pen + 4
+    for idx in (np.arange(len(x)), np.arange(len(x))[::-1]):
+        t = idx[(np.abs(x[idx] - x[idx[0]]) < edge) & tall[idx]]
+        if not len(t): continue
+        j = int(np.nonzero(idx == t[-1])[0][0]); nxt = idx[j + 1:j + 1 + int(pen) + 3]
+        if not len(nxt) or tall[nxt].any() or abs(x[t[-1]] - x[t[0]]) > 2 * pen + 2: continue
+        lvl = np.median((top[nxt] + bot[nxt]) / 2)
+        if all(abs((lvl - top[i]) - (bot[i] - lvl)) < 0.35 * L[i] for i in t): keep[idx[:j + 2]] = False
+    return keep
+
 def panel_trace(ys, xs, ws)->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
@@ -77,10 +90,13 @@ def panel_trace(ys, xs, ws)->tuple:
         k = track_runs(x, top, bot, w); x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
     L = (bot - top + 1).astype(int)                          # pen width: run length where the trace is flat
     flat = np.r_[False, np.abs(cen[2:] - cen[:-2]) <= 1, False] if len(L) > 2 else np.ones(len(L), bool)
-    rho = max(0.0, (np.bincount(L[flat] if flat.sum() > 10 else L).argmax() - 1) / 2)
-    xc = np.arange(x[0], x[-1] + 1)                          # fill missing columns linearly for the filters
+    pen = np.bincount(L[flat] if flat.sum() > 10 else L).argmax()
+    rho = max(0.0, (pen - 1) / 2)
+    cols = x; k = trim_ticks(x, top, bot, pen)               # separator ticks: the trace's own level carries on
+    if k.sum() > 2: x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
+    xc = np.arange(cols[0], cols[-1] + 1)                    # fill missing columns linearly for the filters
     f = lambda v: np.interp(xc, x, v)
     t, b = thin_band(f(top), f(bot), rho)
     c = np.clip(f(cen), t, b)
     X, Y = column_path(xc.astype(float), t, b, c)
-    return X, Y, rho, x
+    return X, Y, rho, cols
