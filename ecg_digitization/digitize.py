@@ -84,6 +84,27 @@ class Digitizer:
         if isinstance(image, (str, Path)): name, image = Path(image).stem, read_image(image)
         return self.model.digitize(np.asarray(image), fs=fs, name=name)
 
+    @property
+    def default_batch_size(self)->int:
+        "Pages per forward pass: 8 on a GPU, 1 on a CPU (where batching saves nothing and costs memory)."
+        return 8 if self.device.type == "cuda" else 1
+
+    def digitize_many(self, images:list,            # (H,W,3) uint8 pages
+                      fs:float=DEFAULT_FS, names:list|None=None,
+                      batch_size:int|None=None      # pages per forward pass; default `default_batch_size`
+                     )->list:
+        "Records of `images` in order, `batch_size` pages per forward pass; a page that fails gives its exception instead of a record."
+        names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
+        bs, out = max(1, int(batch_size or self.default_batch_size)), []
+        for i in range(0, len(images), bs):
+            imgs, nms = [np.asarray(im) for im in images[i:i + bs]], names[i:i + bs]
+            try: out += self.model.digitize_batch(imgs, fs=fs, names=nms)
+            except Exception:                       # one bad page (or GPU memory): each page on its own says which
+                for im, nm in zip(imgs, nms):
+                    try: out.append(self.model.digitize(im, fs=fs, name=nm))
+                    except Exception as e: out.append(e)
+        return out
+
 # %% ../nbs/13_digitize.ipynb #4f7bdf28
 def page_traces(rec:EcgRecord)->np.ndarray|None:
     "(12,T,2) page pixel (x, y) of each digitized sample, from the vectorizer's panel geometry; None without it."
@@ -142,8 +163,10 @@ def main(argv:list|None=None)->int:
     ap.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     ap.add_argument("--tracking-uri", default=None, help="MLflow tracking URI for models:/ URIs")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch-size", type=int, default=None, help="pages per forward pass (default 8 on a GPU, 1 on a CPU)")
     a = ap.parse_args(argv)
     if not (math.isfinite(a.fs) and 0 < a.fs <= MAX_FS): ap.error(f"--fs must be a number of Hz in (0, {MAX_FS}], got {a.fs:g}")
+    if a.batch_size is not None and a.batch_size < 1: ap.error(f"--batch-size must be at least 1, got {a.batch_size}")
     stems = {}
     for f in a.images: stems.setdefault(Path(f).stem.casefold(), []).append(str(f))
     dup = [fs for fs in stems.values() if len(fs) > 1]
@@ -152,14 +175,20 @@ def main(argv:list|None=None)->int:
     try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri)
     except Exception as e:
         print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
-    out, failed = Path(a.out), []
-    for f in tqdm(a.images, desc="digitizing", unit="page", disable=len(a.images) < 2):
-        try:
-            img = read_image(f)
-            rec = dig.digitize(img, fs=a.fs, name=Path(f).stem)
-            write_outputs(rec, img, out, a.overlay)
-        except Exception as e:
-            failed.append(f); print(f"error: {f}: {type(e).__name__}: {e}", file=sys.stderr)
+    out, failed, bs = Path(a.out), [], a.batch_size or dig.default_batch_size
+    def fail(f, e): failed.append(f); print(f"error: {f}: {type(e).__name__}: {e}", file=sys.stderr)
+    with tqdm(total=len(a.images), desc="digitizing", unit="page", disable=len(a.images) < 2) as bar:
+        for i in range(0, len(a.images), bs):       # read a batch, digitize it in one forward pass, write each record
+            files, imgs = [], []
+            for f in a.images[i:i + bs]:
+                try: imgs.append(read_image(f)); files.append(f)
+                except Exception as e: fail(f, e); bar.update(1)
+            for f, img, rec in zip(files, imgs, dig.digitize_many(imgs, fs=a.fs, names=[Path(f).stem for f in files], batch_size=bs)):
+                try:
+                    if isinstance(rec, Exception): raise rec
+                    write_outputs(rec, img, out, a.overlay)
+                except Exception as e: fail(f, e)
+                bar.update(1)
     ok = len(a.images) - len(failed)
     print(f"digitized {ok}/{len(a.images)} page(s) into {out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0

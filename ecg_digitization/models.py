@@ -96,17 +96,26 @@ class DigitizerNet(nn.Module):
             m[int(round(t0 * self.fs)):int(round(t1 * self.fs)), LEADS.index(lead)] = True
         return m
 
-    @torch.no_grad()
-    def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
-        "Digitize one page image into a 12-lead record at `fs` Hz (NaN where the page shows nothing)."
-        self.eval()
-        x = self.preprocess(image).to(next(self.parameters()).device)
-        sig = self.predict(self(x))[0]
-        rec = EcgRecord(sig, self.fs, LEADS, name)
+    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
+        "One page's record from its slice `out[i:i+1]` of a forward pass and the page image."
+        rec = EcgRecord(self.predict(out)[0], self.fs, LEADS, name)
         if fs and fs != self.fs:
             from ecg_digitization.signals import resample
             rec = resample(rec, fs)
         return rec
+
+    @torch.no_grad()
+    def digitize_batch(self, images:list, fs:float|None=None, names:list|None=None)->list:
+        "Several pages through one forward pass (pays off on a GPU); one record per page, in order."
+        self.eval()
+        names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
+        x = torch.cat([self.preprocess(im) for im in images]).to(next(self.parameters()).device)
+        out = self(x)
+        return [self.finish(out[i:i + 1], np.asarray(im), fs, nm) for i, (im, nm) in enumerate(zip(images, names))]
+
+    def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
+        "Digitize one page image into a 12-lead record at `fs` Hz (NaN where the page shows nothing)."
+        return self.digitize_batch([image], fs, [name])[0]
 
 # %% ../nbs/05_models.ipynb #7ccce7ce
 @register_model("baseline")
@@ -209,19 +218,16 @@ class SignalSavantsSegmenter(DigitizerNet):
         except ValueError as e:
             return EcgRecord(np.full((self.n_samples, N_LEADS), np.nan, np.float32), self.fs, LEADS, meta={"warning": str(e)})
 
-    @torch.no_grad()
-    def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
-        "Digitize one page; `meta` keeps the vectorizer's panel geometry scaled to the page's pixels (`page_scale`)."
+    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
+        "One page's record from its slice of a forward pass; `meta` keeps the vectorizer's panel geometry scaled to the page's pixels (`page_scale`)."
         from ecg_digitization.refine import refine_trace
-        self.eval()
-        x = self.preprocess(image)
-        prob = self.probabilities(self(x.to(next(self.parameters()).device)))[0]
+        prob = self.probabilities(out)[0]
         if self.seg_target == "trace" and self.refine_max_side > 0:       # sharpen with the page's own ink
             page = self.page_rgb(image); f = min(1.0, self.refine_max_side / max(page.shape[:2]))
             if f < 1: page = cv2.resize(page, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             rec = self._record(refine_trace(prob, page), page)
         else:
-            page = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)   # the page as the model saw it
+            page = (self.preprocess(image)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)   # the page as the model saw it
             rec = self._record(prob, page)
         rec.name = name
         rec.meta["page_scale"] = (image.shape[1] / page.shape[1], image.shape[0] / page.shape[0])

@@ -60,6 +60,21 @@ def test_bad_files_fail_alone(checkpoint, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea"]   # nothing of the bad files, no temp dirs
 
 
+def test_batches_give_the_same_records(checkpoint, tmp_path):
+    "--batch-size 2 over good, bad and good files: the bad one fails alone and the records match one page per pass."
+    f = make_inputs(tmp_path)
+    page2 = render_ecg(synthesize_ecg(np.random.default_rng(1)), dpi=100)
+    cv2.imwrite(str(tmp_path / "good2.png"), cv2.cvtColor(page2.image, cv2.COLOR_RGB2BGR))
+    files = [f["good"], f["notes"], tmp_path / "good2.png"]
+    r2 = run(*files, "--model", checkpoint, "--out", tmp_path / "b2", "--batch-size", 2)
+    r1 = run(*files, "--model", checkpoint, "--out", tmp_path / "b1", "--batch-size", 1)
+    for r in (r1, r2):
+        assert r.returncode == 1 and "digitized 2/3" in r.stdout and "notes.png" in r.stderr and "Traceback" not in r.stderr
+    for stem in ("good", "good2"):
+        np.testing.assert_allclose(read_record(tmp_path / "b2" / stem).signal, read_record(tmp_path / "b1" / stem).signal,
+                                   atol=1e-3, equal_nan=True)
+
+
 def test_bad_model_and_usage_errors(tmp_path):
     f = make_inputs(tmp_path)
     r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o")
