@@ -49,7 +49,7 @@ def column_path(xc:np.ndarray,   # (n,) consecutive pixel columns
     a, b = right[:-1], left[1:]; ma, mb = mono[:-1], mono[1:]                # two estimates of each crossing
     e = np.where(ma & mb, (a + b) / 2, np.where(ma, a, np.where(mb, b, (mid[:-1] + mid[1:]) / 2)))
     el, er = np.r_[mid[0], e], np.r_[e, mid[-1]]
-    cy = np.where(peak, top, np.where(trough, bot, mid))
+    cy = np.where(peak, top, np.where(trough, bot, np.where(flat, mid, (el + er) / 2)))   # steady across a monotone column
     X = np.stack([xc - 0.5, xc, xc + 0.5 - 1e-6], 1).ravel(); Y = np.stack([el, cy, er], 1).ravel()
     X[0], X[-1] = xc[0], xc[-1]
     return X, Y
