@@ -63,18 +63,39 @@ def _runs(ys, xs, ws, gap:int=2):
     sw = np.bincount(r, w, n)
     return x[new], y[new], np.maximum.reduceat(y, np.nonzero(new)[0]), sw, np.bincount(r, w * y, n) / sw
 
-def track_runs(x, top, bot, w)->np.ndarray:
-    "Mask of one run per column (runs sorted by column): the chain with least total vertical gap between columns; ties go to more ink."
+def track_runs(x, top, bot, w,
+               skip_cost:float=2.0, # px of gap a column passed over costs (the trace may be missing there)
+               max_skip:int=8       # most columns with pixels the chain may pass over at once
+              )->np.ndarray:
+    "Mask of at most one run per column (runs sorted by column): the chain with least total vertical gap between chosen runs plus `skip_cost` per column passed over; ties go to more ink."
     starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
-    cost = -1e-3 * w[starts[0]:ends[0]]; back = [None]
-    for s0, e0, s1, e1 in zip(starts[:-1], ends[:-1], starts[1:], ends[1:]):
-        gap = np.maximum(0, np.maximum(top[s1:e1, None] - bot[None, s0:e0], top[None, s0:e0] - bot[s1:e1, None]) - 1)
-        tot = gap + cost[None, :]; j = tot.argmin(1); back.append(j)
-        cost = tot[np.arange(e1 - s1), j] - 1e-3 * w[s1:e1]
-    keep = np.zeros(len(x), bool); k = int(cost.argmin())
-    for c in range(len(starts) - 1, -1, -1):
-        keep[starts[c] + k] = True
-        if c: k = int(back[c][k])
+    multi = (ends - starts) > 1
+    if not multi.any(): return np.ones(len(x), bool)
+    near = np.convolve(multi, np.ones(2 * max_skip + 5), "same") > 0      # columns within reach of an ambiguous one
+    keep = np.ones(len(x), bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, near.astype(int), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):                             # solve each ambiguous stretch on its own
+        lo, hi = starts[a], ends[b - 1]
+        keep[lo:hi] = _chain(x[lo:hi], top[lo:hi], bot[lo:hi], w[lo:hi], skip_cost, max_skip)
+    return keep
+
+def _chain(x, top, bot, w, skip_cost, max_skip):
+    starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
+    n = len(starts); cost, back = [None] * n, [None] * n
+    for c in range(n):
+        s1, e1 = starts[c], ends[c]
+        best = np.full(e1 - s1, skip_cost * c); arg = np.full(e1 - s1, -1)      # or the chain starts here
+        for p in range(max(0, c - 1 - max_skip), c):
+            s0, e0 = starts[p], ends[p]
+            gap = np.maximum(0, np.maximum(top[s1:e1, None] - bot[None, s0:e0], top[None, s0:e0] - bot[s1:e1, None]) - 1)
+            tot = gap + cost[p][None, :] + skip_cost * (c - p - 1)
+            j = tot.argmin(1); v = tot[np.arange(e1 - s1), j]
+            better = v < best; best[better] = v[better]; arg[better] = s0 + j[better]
+        cost[c] = best - 1e-3 * w[s1:e1]; back[c] = arg
+    _, c, k = min((cost[c][k] + skip_cost * (n - 1 - c), c, k)                  # the chain may stop early too
+                  for c in range(max(0, n - 1 - max_skip), n) for k in range(ends[c] - starts[c]))
+    keep = np.zeros(len(x), bool); col = np.repeat(np.arange(n), ends - starts); i = starts[c] + k
+    while i >= 0: keep[i] = True; i = back[col[i]][i - starts[col[i]]]
     return keep
 
 def trim_ticks(x, top, bot, pen:float)->np.ndarray:
