@@ -24,9 +24,12 @@ def lead_pixels(m:np.ndarray,          # (H,W) labels 0..12, (12|13,H,W) per-lea
     if m.ndim != 3 or m.shape[0] not in (1, N_LEADS, N_LEADS + 1):
         raise ValueError(f"expected (H,W) labels or (1|12|13,H,W) maps, got shape {m.shape}")
     if m.shape[0] == N_LEADS + 1: m = m[1:]
-    p = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
-    ks, ys, xs = np.nonzero(p >= threshold)
-    return ys, xs, ks.astype(np.int64), p[ks, ys, xs].astype(np.float64)
+    scale = 255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0
+    ys, xs = np.nonzero((m.max(0) if len(m) > 1 else m[0]) >= threshold * scale)   # any lead: few pixels of a page
+    sub = m[:, ys, xs]; ks, i = np.nonzero(sub >= threshold * scale)
+    o = np.lexsort((xs[i], ys[i], ks))                                   # lead, then row, then column
+    ks, i = ks[o], i[o]
+    return ys[i], xs[i], ks.astype(np.int64), sub[ks, i].astype(np.float64) / scale
 
 # %% ../nbs/06b_panels.ipynb #16b9f925
 def rasterize_traces(traces,                 # iterable of (lead name, (n,2) x,y points); NaN points split a line
