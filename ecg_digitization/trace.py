@@ -65,35 +65,41 @@ def _runs(ys, xs, ws, gap:int=2):
 
 def track_runs(x, top, bot, w,
                skip_cost:float=2.0, # px of gap a column passed over costs (the trace may be missing there)
-               max_skip:int=8       # most columns with pixels the chain may pass over at once
+               max_skip:int=8,      # most columns with pixels the chain may pass over at once
+               edge:float=0.08      # share of the panel's width at each end where columns may be passed over
               )->np.ndarray:
-    "Mask of at most one run per column (runs sorted by column): the chain with least total vertical gap between chosen runs plus `skip_cost` per column passed over; ties go to more ink."
+    "Mask of at most one run per column (runs sorted by column): the chain with least total vertical gap between chosen runs; near the panel's ends (labels, separators) a column may be passed over for `skip_cost`; ties go to more ink."
     starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
     multi = (ends - starts) > 1
     if not multi.any(): return np.ones(len(x), bool)
     near = np.convolve(multi, np.ones(2 * max_skip + 5), "same") > 0      # columns within reach of an ambiguous one
     keep = np.ones(len(x), bool)
+    span = edge * min(x[-1] - x[0], 600)                                   # labels and separators sit at the ends
+    zone = (x[0] + span, x[-1] - span)
     edges = np.flatnonzero(np.diff(np.r_[0, near.astype(int), 0]))
     for a, b in zip(edges[::2], edges[1::2]):                             # solve each ambiguous stretch on its own
         lo, hi = starts[a], ends[b - 1]
-        keep[lo:hi] = _chain(x[lo:hi], top[lo:hi], bot[lo:hi], w[lo:hi], skip_cost, max_skip)
+        keep[lo:hi] = _chain(x[lo:hi], top[lo:hi], bot[lo:hi], w[lo:hi], skip_cost, max_skip, zone)
     return keep
 
-def _chain(x, top, bot, w, skip_cost, max_skip):
+def _chain(x, top, bot, w, skip_cost, max_skip, zone):
     starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
-    n = len(starts); cost, back = [None] * n, [None] * n
+    n = len(starts); cost, back = [None] * n, [None] * n; xc = x[starts]
+    may_skip = (xc < zone[0]) | (xc > zone[1])                            # inside, a gap is a QRS stroke, not clutter
+    run_ok = np.r_[True, np.cumprod(may_skip)[:-1].astype(bool)] if n else may_skip   # every column before c skippable
     for c in range(n):
         s1, e1 = starts[c], ends[c]
-        best = np.full(e1 - s1, skip_cost * c); arg = np.full(e1 - s1, -1)      # or the chain starts here
+        best = np.full(e1 - s1, skip_cost * c if run_ok[c] else np.inf); arg = np.full(e1 - s1, -1)   # or start here
         for p in range(max(0, c - 1 - max_skip), c):
+            if p < c - 1 and not may_skip[p + 1:c].all(): continue
             s0, e0 = starts[p], ends[p]
             gap = np.maximum(0, np.maximum(top[s1:e1, None] - bot[None, s0:e0], top[None, s0:e0] - bot[s1:e1, None]) - 1)
             tot = gap + cost[p][None, :] + skip_cost * (c - p - 1)
             j = tot.argmin(1); v = tot[np.arange(e1 - s1), j]
             better = v < best; best[better] = v[better]; arg[better] = s0 + j[better]
         cost[c] = best - 1e-3 * w[s1:e1]; back[c] = arg
-    _, c, k = min((cost[c][k] + skip_cost * (n - 1 - c), c, k)                  # the chain may stop early too
-                  for c in range(max(0, n - 1 - max_skip), n) for k in range(ends[c] - starts[c]))
+    last = [c for c in range(max(0, n - 1 - max_skip), n) if c == n - 1 or may_skip[c + 1:].all()]   # or stop early
+    _, c, k = min((cost[c][k] + skip_cost * (n - 1 - c), c, k) for c in last for k in range(ends[c] - starts[c]))
     keep = np.zeros(len(x), bool); col = np.repeat(np.arange(n), ends - starts); i = starts[c] + k
     while i >= 0: keep[i] = True; i = back[col[i]][i - starts[col[i]]]
     return keep
