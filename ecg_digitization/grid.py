@@ -9,7 +9,8 @@ import cv2
 from .core import MINOR_GRID_MM, MAJOR_GRID_MM, GAIN_MM_MV, CAL_PULSE_MV, CAL_PULSE_S, PAPER_SPEED_MM_S
 
 # %% auto #0
-__all__ = ['ink_map', 'estimate_rotation', 'deskew', 'estimate_grid_pitch', 'trace_ink', 'detect_calibration_pulse']
+__all__ = ['ink_map', 'flatten_paper', 'estimate_rotation', 'deskew', 'estimate_grid_pitch', 'trace_ink',
+           'detect_calibration_pulse']
 
 # %% ../nbs/06a_grid.ipynb #1c0f152e
 def _gray(img:np.ndarray, value:bool=False)->np.ndarray:
@@ -27,6 +28,18 @@ def ink_map(img:np.ndarray,    # (H,W,3) RGB or (H,W) grey page, uint8
     g = _gray(img, value)
     if scale != 1: g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return np.clip(cv2.dilate(g, np.ones((size, size), np.uint8)) - g, 0, 255)
+
+# %% ../nbs/06a_grid.ipynb #7d413694
+def flatten_paper(img:np.ndarray,   # (H,W,3) RGB uint8 page
+                  small:int=550     # px of the longest side at which the paper colour is read
+                 )->np.ndarray:
+    "(H,W,3) uint8 page divided by its local paper colour: white paper, no shading, ink and grid kept."
+    img = np.asarray(img); H, W = img.shape[:2]
+    f = min(1.0, small / max(H, W))
+    lo = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else img
+    bg = cv2.GaussianBlur(cv2.dilate(lo, np.ones((7, 7), np.uint8)), (0, 0), 5)
+    bg = cv2.resize(bg, (W, H), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return np.clip(img.astype(np.float32) * (255.0 / np.maximum(bg, 1.0)), 0, 255).astype(np.uint8)
 
 # %% ../nbs/06a_grid.ipynb #2c70a84c
 def estimate_rotation(img:np.ndarray,       # (H,W,3) RGB or (H,W) page; a lead mask works too (traces act as lines)

@@ -8,6 +8,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import cv2, timm
 from .core import LEADS, N_LEADS, DEFAULT_FS, DEFAULT_DURATION_S, EcgRecord, get_layout
 from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES, resolve_data_defaults
+from .grid import flatten_paper
 
 # %% auto #0
 __all__ = ['MODEL_REGISTRY', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet', 'BaselineRegressor',
@@ -58,6 +59,7 @@ def create_encoder(encoder_name:str="resnet18", pretrained:bool=False, weights_p
 class DigitizerNet(nn.Module):
     "Base class: preprocessing, prediction and digitization shared by all approaches."
     approach = "base"
+    flatten_input = True    # read pages through `grid.flatten_paper` (set False on a model to feed raw pixels)
     def __init__(self, encoder_name="resnet18", pretrained=False, weights_path=None, input_size=(256, 320),
                  fs=DEFAULT_FS, duration_s=DEFAULT_DURATION_S, layout="3x4+II", **kw):
         super().__init__()
@@ -83,10 +85,11 @@ class DigitizerNet(nn.Module):
 
     def preprocess(self, image:np.ndarray # (H,W,3) uint8 RGB page (or (H,W) grey)
                   )->torch.Tensor:
-        "Resize a page to the model input: (1,3,h,w) float in [0,1]."
+        "Resize a page to the model input: (1,3,h,w) float in [0,1]; with `flatten_input`, on white paper (`grid.flatten_paper`)."
         img = self.page_rgb(image)
         h, w = self.input_size
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        if getattr(self, "flatten_input", True): img = flatten_paper(img)   # coloured or shaded paper reads as white
         return torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
 
     def shown_mask(self)->np.ndarray:
