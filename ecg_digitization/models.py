@@ -89,7 +89,7 @@ class DigitizerNet(nn.Module):
         img = self.page_rgb(image)
         h, w = self.input_size
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        if getattr(self, "flatten_input", True): img = flatten_paper(img)   # coloured or shaded paper reads as white
+        if self.flatten_input: img = flatten_paper(img)   # coloured or shaded paper reads as white
         return torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
 
     def shown_mask(self)->np.ndarray:
@@ -99,8 +99,8 @@ class DigitizerNet(nn.Module):
             m[int(round(t0 * self.fs)):int(round(t1 * self.fs)), LEADS.index(lead)] = True
         return m
 
-    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
-        "One page's record from its slice `out[i:i+1]` of a forward pass and the page image."
+    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized", x=None)->EcgRecord:
+        "One page's record from its slice `out[i:i+1]` of a forward pass and the page image (`x`: its model input, if at hand)."
         rec = EcgRecord(self.predict(out)[0], self.fs, LEADS, name)
         if fs and fs != self.fs:
             from ecg_digitization.signals import resample
@@ -112,9 +112,9 @@ class DigitizerNet(nn.Module):
         "Several pages through one forward pass (pays off on a GPU); one record per page, in order."
         self.eval()
         names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
-        x = torch.cat([self.preprocess(im) for im in images]).to(next(self.parameters()).device)
-        out = self(x)
-        return [self.finish(out[i:i + 1], np.asarray(im), fs, nm) for i, (im, nm) in enumerate(zip(images, names))]
+        xs = [self.preprocess(im) for im in images]
+        out = self(torch.cat(xs).to(next(self.parameters()).device))
+        return [self.finish(out[i:i + 1], np.asarray(im), fs, nm, x) for i, (im, nm, x) in enumerate(zip(images, names, xs))]
 
     def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
         "Digitize one page image into a 12-lead record at `fs` Hz (NaN where the page shows nothing)."
@@ -221,8 +221,8 @@ class SignalSavantsSegmenter(DigitizerNet):
         except ValueError as e:
             return EcgRecord(np.full((self.n_samples, N_LEADS), np.nan, np.float32), self.fs, LEADS, meta={"warning": str(e)})
 
-    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:
-        "One page's record from its slice of a forward pass; `meta` keeps the vectorizer's panel geometry scaled to the page's pixels (`page_scale`)."
+    def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized", x=None)->EcgRecord:
+        "One page's record from its slice of a forward pass (`x`: its model input, if at hand); `meta` keeps the vectorizer's panel geometry scaled to the page's pixels (`page_scale`)."
         from ecg_digitization.refine import refine_trace
         prob = self.probabilities(out)[0]
         if self.seg_target == "trace" and self.refine_max_side > 0:       # sharpen with the page's own ink
@@ -230,7 +230,8 @@ class SignalSavantsSegmenter(DigitizerNet):
             if f < 1: page = cv2.resize(page, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             rec = self._record(refine_trace(prob, page), page)
         else:
-            page = (self.preprocess(image)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)   # the page as the model saw it
+            if x is None: x = self.preprocess(image)
+            page = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)   # the page as the model saw it
             rec = self._record(prob, page)
         rec.name = name
         rec.meta["page_scale"] = (image.shape[1] / page.shape[1], image.shape[0] / page.shape[0])

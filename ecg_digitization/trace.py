@@ -86,7 +86,7 @@ def _chain(x, top, bot, w, skip_cost, max_skip, zone):
     starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
     n = len(starts); cost, back = [None] * n, [None] * n; xc = x[starts]
     may_skip = (xc < zone[0]) | (xc > zone[1])                            # inside, a gap is a QRS stroke, not clutter
-    run_ok = np.r_[True, np.cumprod(may_skip)[:-1].astype(bool)] if n else may_skip   # every column before c skippable
+    run_ok = np.r_[True, np.cumprod(may_skip)[:-1].astype(bool)]          # every column before c skippable
     for c in range(n):
         s1, e1 = starts[c], ends[c]
         best = np.full(e1 - s1, skip_cost * c if run_ok[c] else np.inf); arg = np.full(e1 - s1, -1)   # or start here
@@ -120,8 +120,8 @@ def trim_ticks(x, top, bot, pen:float)->np.ndarray:
 def panel_trace(ys, xs, ws)->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
-    if (np.diff(x) == 0).any():                               # several runs in a column: keep the connected chain
-        k = track_runs(x, top, bot, w); x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
+    k = track_runs(x, top, bot, w)                            # several runs in a column: keep the connected chain
+    x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
     L = (bot - top + 1).astype(int)                          # pen width: run length where the trace is flat
     flat = np.r_[False, np.abs(cen[2:] - cen[:-2]) <= 1, False] if len(L) > 2 else np.ones(len(L), bool)
     pen = np.bincount(L[flat] if flat.sum() > 10 else L).argmax()

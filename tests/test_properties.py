@@ -216,13 +216,18 @@ def check_read(folder:Path):
     assert rec.leads == LEADS and rec.signal.shape[1] == 12 and np.isfinite(rec.fs) and rec.fs > 0
     return rec
 
-@given(data=st.data())
-@props(50)
-def test_mutated_header_reads_or_fails_clearly(good_record, data):
+@contextlib.contextmanager
+def mutated_record_dir(good_record, data):
+    "A scratch folder holding record `a`: the good record's signal file under a header that hypothesis mutated."
     lines, dat = good_record
     with tmpdir() as d:
         write_record_files(d, data.draw(mutated_header(lines)), dat)
-        check_read(d)
+        yield d
+
+@given(data=st.data())
+@props(50)
+def test_mutated_header_reads_or_fails_clearly(good_record, data):
+    with mutated_record_dir(good_record, data) as d: check_read(d)
 
 @given(fs=st.one_of(TOKENS, st.floats().map(repr), st.integers(-10**13, 10**13).map(str)))
 @props(40)
@@ -263,9 +268,7 @@ def test_missing_or_short_signal_file(good_record, name, size):
 @given(data=st.data())
 @props(15)
 def test_wfdb_dataset_with_mutated_header(good_record, data):
-    lines, dat = good_record
-    with tmpdir() as d:
-        write_record_files(d, data.draw(mutated_header(lines)), dat)
+    with mutated_record_dir(good_record, data) as d:
         try: fs = read_record(d / "a").fs
         except DataError: fs = 500
         assume(100 <= fs <= 10000)   # see test_wfdb_dataset_short_record_at_huge_fs and the report for other rates
