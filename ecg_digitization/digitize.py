@@ -59,23 +59,26 @@ def read_image(path:str|Path # an image file
 # %% ../nbs/13_digitize.ipynb #dcfa17b7
 class Digitizer:
     "Turns page images into 12-lead `EcgRecord`s with a trained model."
-    def __init__(self, model:torch.nn.Module, device:str="auto"):
+    def __init__(self, model:torch.nn.Module, device:str="auto",
+                 workers:int|None=None):  # processes that finish pages beside the forward passes; default `default_workers`
         from ecg_digitization.training import resolve_device
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        if workers is not None and int(workers) < 0: raise ValueError(f"workers must be 0 or more, got {workers}")
+        self.workers, self._pool = self.default_workers if workers is None else int(workers), None
 
     @classmethod
-    def from_uri(cls, uri_or_path:str, device:str="auto", tracking_uri:str|None=None)->"Digitizer":
+    def from_uri(cls, uri_or_path:str, device:str="auto", tracking_uri:str|None=None, workers:int|None=None)->"Digitizer":
         "Load from `models:/…`, `runs:/…` or a local checkpoint file."
         s = str(uri_or_path)
         if s.startswith(("models:/", "runs:/", "mlflow-artifacts:")):
             from ecg_digitization.tracking import load_registered_model, resolve_tracking_uri
             import mlflow
             mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-            return cls(load_registered_model(s), device)
+            return cls(load_registered_model(s), device, workers)
         from ecg_digitization.training import load_model_checkpoint
         if not Path(s).exists(): raise FileNotFoundError(f"model {s}: no such checkpoint file and not a models:/ or runs:/ URI")
-        return cls(load_model_checkpoint(s), device)
+        return cls(load_model_checkpoint(s), device, workers)
 
     def digitize(self, image:np.ndarray|str|Path, # (H,W,3) uint8 page, or an image file
                  fs:float=DEFAULT_FS,             # output sampling rate, Hz
@@ -89,21 +92,77 @@ class Digitizer:
         "Pages per forward pass: 8 on a GPU, 1 on a CPU (where batching saves nothing and costs memory)."
         return 8 if self.device.type == "cuda" else 1
 
+    @property
+    def default_workers(self)->int:
+        "Finishing processes: on a GPU all CPU cores but one, up to 32 (refinement and vectorization are the slow part there); on a CPU none (the forward pass already uses every core)."
+        return min(32, max(0, (os.cpu_count() or 1) - 1)) if self.device.type == "cuda" else 0
+
+    def _finishers(self):
+        "The process pool that finishes pages (started on first use, with a weightless copy of the model in each process)."
+        if self._pool is None:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_start_finisher,
+                                             initargs=(self.model.approach, dict(self.model.hparams), self.model.flatten_input))
+        return self._pool
+
+    def close(self):
+        "Stop the finishing processes, if any were started."
+        if self._pool is not None: self._pool.shutdown(cancel_futures=True); self._pool = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
     def digitize_many(self, images:list,            # (H,W,3) uint8 pages
                       fs:float=DEFAULT_FS, names:list|None=None,
                       batch_size:int|None=None      # pages per forward pass; default `default_batch_size`
                      )->list:
-        "Records of `images` in order, `batch_size` pages per forward pass; a page that fails gives its exception instead of a record."
+        """Records of `images` in order, `batch_size` pages per forward pass; a page that fails gives its exception instead of a record.
+        With `workers`, that many processes resize the pages and refine and vectorize them after their forward pass, which runs here."""
         names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
         bs, out = max(1, int(batch_size or self.default_batch_size)), []
+        if self.workers:                            # the processes resize every page first, then finish them as they come
+            pre = [self._finishers().submit(_input_pixels, np.asarray(im)) for im in images]
         for i in range(0, len(images), bs):
             imgs, nms = [np.asarray(im) for im in images[i:i + bs]], names[i:i + bs]
-            try: out += self.model.digitize_batch(imgs, fs=fs, names=nms)
+            try:
+                if not self.workers: out += self.model.digitize_batch(imgs, fs=fs, names=nms); continue
+                _, y = self.model.forward_pages(imgs, [self.model.input_tensor(f.result()) for f in pre[i:i + bs]])
+                y = y.float().cpu().numpy()
+                out += [self._finishers().submit(_finish_page, y[j:j + 1], im, fs, nm) for j, (im, nm) in enumerate(zip(imgs, nms))]
             except Exception:                       # one bad page (or GPU memory): each page on its own says which
                 for im, nm in zip(imgs, nms):
                     try: out.append(self.model.digitize(im, fs=fs, name=nm))
                     except Exception as e: out.append(e)
-        return out
+        return [_result(r) for r in out]
+
+_FINISHER = None   # a finishing process's model
+
+def _start_finisher(approach:str, hparams:dict, flatten_input:bool):
+    "Process-pool initializer: the model without weights (finishing uses only its page geometry), on one thread."
+    global _FINISHER
+    from ecg_digitization.models import create_model
+    torch.set_num_threads(1); cv2.setNumThreads(1)    # one thread each: the processes already fill the cores
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)                          # BLAS and OpenMP pools (numpy, scipy)
+    except ImportError: pass
+    _FINISHER = create_model(approach, **hparams).eval()
+    _FINISHER.flatten_input = flatten_input
+
+def _input_pixels(image:np.ndarray)->np.ndarray:
+    "One page resized to the model input (runs in a finishing process)."
+    return _FINISHER.input_pixels(image)
+
+def _finish_page(y:np.ndarray, image:np.ndarray, fs:float, name:str)->EcgRecord:
+    "Refine and vectorize one page from its slice of a forward pass (runs in a finishing process)."
+    return _FINISHER.finish(torch.from_numpy(y), image, fs, name)
+
+def _result(r):
+    "A record, or the exception that stopped its page (a finishing process's included)."
+    from concurrent.futures import Future
+    if not isinstance(r, Future): return r
+    try: return r.result()
+    except Exception as e: return e
 
 # %% ../nbs/13_digitize.ipynb #4f7bdf28
 def page_traces(rec:EcgRecord)->np.ndarray|None:
@@ -164,23 +223,26 @@ def main(argv:list|None=None)->int:
     ap.add_argument("--tracking-uri", default=None, help="MLflow tracking URI for models:/ URIs")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None, help="pages per forward pass (default 8 on a GPU, 1 on a CPU)")
+    ap.add_argument("--workers", type=int, default=None, help="processes that resize, refine and vectorize pages (default: CPU cores - 1, up to 32, on a GPU; 0 on a CPU)")
     a = ap.parse_args(argv)
     if not (math.isfinite(a.fs) and 0 < a.fs <= MAX_FS): ap.error(f"--fs must be a number of Hz in (0, {MAX_FS}], got {a.fs:g}")
     if a.batch_size is not None and a.batch_size < 1: ap.error(f"--batch-size must be at least 1, got {a.batch_size}")
+    if a.workers is not None and a.workers < 0: ap.error(f"--workers must be 0 or more, got {a.workers}")
     stems = {}
     for f in a.images: stems.setdefault(Path(f).stem.casefold(), []).append(str(f))
     dup = [fs for fs in stems.values() if len(fs) > 1]
     if dup: ap.error("outputs are named by file stem, so these inputs would overwrite each other's records: "
                      + "; ".join(" and ".join(fs) for fs in dup) + " (rename them or digitize them into separate --out folders)")
-    try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri)
+    try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri, a.workers)
     except Exception as e:
         print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
     out, failed, bs = Path(a.out), [], a.batch_size or dig.default_batch_size
+    chunk = bs * max(1, dig.workers)                # pages read at a time: a batch for each finishing process
     def fail(f, e): failed.append(f); print(f"error: {f}: {type(e).__name__}: {e}", file=sys.stderr)
-    with tqdm(total=len(a.images), desc="digitizing", unit="page", disable=len(a.images) < 2) as bar:
-        for i in range(0, len(a.images), bs):       # read a batch, digitize it in one forward pass, write each record
+    with dig, tqdm(total=len(a.images), desc="digitizing", unit="page", disable=len(a.images) < 2) as bar:
+        for i in range(0, len(a.images), chunk):    # read a chunk, digitize it batch by batch, write each record
             files, imgs = [], []
-            for f in a.images[i:i + bs]:
+            for f in a.images[i:i + chunk]:
                 try: imgs.append(read_image(f)); files.append(f)
                 except Exception as e: fail(f, e); bar.update(1)
             for f, img, rec in zip(files, imgs, dig.digitize_many(imgs, fs=a.fs, names=[Path(f).stem for f in files], batch_size=bs)):

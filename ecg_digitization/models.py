@@ -83,14 +83,22 @@ class DigitizerNet(nn.Module):
             img = np.clip(img * (255.0 if img.max() <= 1 else 255.0 / 65535 if img.max() > 255 else 1.0), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(img)
 
+    def input_pixels(self, image:np.ndarray # (H,W,3) uint8 RGB page (or (H,W) grey)
+                    )->np.ndarray:
+        "The page resized to the model input, (h,w,3) uint8; with `flatten_input`, on white paper (`grid.flatten_paper`)."
+        h, w = self.input_size
+        img = cv2.resize(self.page_rgb(image), (w, h), interpolation=cv2.INTER_AREA)
+        return flatten_paper(img) if self.flatten_input else img   # coloured or shaded paper reads as white
+
+    @staticmethod
+    def input_tensor(pixels:np.ndarray)->torch.Tensor:
+        "(h,w,3) uint8 `input_pixels` → (1,3,h,w) float in [0,1]."
+        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div(255)
+
     def preprocess(self, image:np.ndarray # (H,W,3) uint8 RGB page (or (H,W) grey)
                   )->torch.Tensor:
-        "Resize a page to the model input: (1,3,h,w) float in [0,1]; with `flatten_input`, on white paper (`grid.flatten_paper`)."
-        img = self.page_rgb(image)
-        h, w = self.input_size
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        if self.flatten_input: img = flatten_paper(img)   # coloured or shaded paper reads as white
-        return torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
+        "Resize a page to the model input: (1,3,h,w) float in [0,1] (`input_pixels` as a tensor)."
+        return self.input_tensor(self.input_pixels(image))
 
     def shown_mask(self)->np.ndarray:
         "(T,12) bool: which samples of each lead the layout shows."
@@ -108,12 +116,17 @@ class DigitizerNet(nn.Module):
         return rec
 
     @torch.no_grad()
+    def forward_pages(self, images:list, xs:list|None=None)->tuple:
+        "Model inputs (each (1,3,h,w), on the CPU; `xs` if already made) and the output of one forward pass over several pages (eval mode)."
+        self.eval()
+        xs = [self.preprocess(im) for im in images] if xs is None else xs
+        return xs, self(torch.cat(xs).to(next(self.parameters()).device))
+
+    @torch.no_grad()
     def digitize_batch(self, images:list, fs:float|None=None, names:list|None=None)->list:
         "Several pages through one forward pass (pays off on a GPU); one record per page, in order."
-        self.eval()
         names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
-        xs = [self.preprocess(im) for im in images]
-        out = self(torch.cat(xs).to(next(self.parameters()).device))
+        xs, out = self.forward_pages(images)
         return [self.finish(out[i:i + 1], np.asarray(im), fs, nm, x) for i, (im, nm, x) in enumerate(zip(images, names, xs))]
 
     def digitize(self, image:np.ndarray, fs:float|None=None, name:str="digitized")->EcgRecord:

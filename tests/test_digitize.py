@@ -61,12 +61,12 @@ def test_bad_files_fail_alone(checkpoint, tmp_path):
 
 
 def test_batches_give_the_same_records(checkpoint, tmp_path):
-    "--batch-size 2 over good, bad and good files: the bad one fails alone and the records match one page per pass."
+    "--batch-size 2 with 2 finishing processes over good, bad and good files: the bad one fails alone and the records match one page per pass in one process."
     f = make_inputs(tmp_path)
     page2 = render_ecg(synthesize_ecg(np.random.default_rng(1)), dpi=100)
     cv2.imwrite(str(tmp_path / "good2.png"), cv2.cvtColor(page2.image, cv2.COLOR_RGB2BGR))
     files = [f["good"], f["notes"], tmp_path / "good2.png"]
-    r2 = run(*files, "--model", checkpoint, "--out", tmp_path / "b2", "--batch-size", 2)
+    r2 = run(*files, "--model", checkpoint, "--out", tmp_path / "b2", "--batch-size", 2, "--workers", 2)
     r1 = run(*files, "--model", checkpoint, "--out", tmp_path / "b1", "--batch-size", 1)
     for r in (r1, r2):
         assert r.returncode == 1 and "digitized 2/3" in r.stdout and "notes.png" in r.stderr and "Traceback" not in r.stderr
