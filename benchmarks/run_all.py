@@ -2,7 +2,8 @@
 benchmarks/results/all.json.   python benchmarks/run_all.py [--quick] [--model models:/ecg_digitizer_signalsavants/latest]
 
 --quick passes small sample counts to each script (for a smoke run; the numbers are then rougher).
---model also runs bench_digitize.py (SNR on held-out and ecg-image-kit pages, digitize latency) with that model.
+--model also runs bench_digitize.py (SNR on held-out and ecg-image-kit pages, digitize latency) and bench_throughput.py
+(pages/s) with that model.
 """
 from __future__ import annotations
 import argparse, json, os, platform, subprocess, sys, time
@@ -51,6 +52,12 @@ def summary() -> list:
         for k, v in g["summary"].items():
             rows.append((f"digitizer SNR, {k} ({v['n']} pages)", f"{v['mean_snr_db']:.2f} dB", g["model"]))
         rows.append((f"digitize one {g['latency']['page']} page, trained model", f"{g['latency']['median_s']:.2f} s", "< 2 s"))
+    p = load("throughput.json")
+    if p:
+        for row in p["rows"]:
+            w = "" if row["workers"] is None else f", {row['workers']} finishing processes"
+            rows.append((f"digitize throughput, {row['stage']}, batch {row['batch_size']}{w}", f"{row['pages_per_s']:.2f} pages/s",
+                         f"{p['gpu'] or 'CPU'}, {p['cpus']} CPUs"))
     return rows
 
 
@@ -61,7 +68,10 @@ def main():
     a = ap.parse_args()
     RES.mkdir(exist_ok=True)
     runs, scripts = {}, dict(SCRIPTS)
-    if a.model: scripts["bench_digitize.py"] = (["--model", a.model], ["--model", a.model, "--n", "3", "--repeat", "2"])
+    if a.model:
+        scripts["bench_digitize.py"] = (["--model", a.model], ["--model", a.model, "--n", "3", "--repeat", "2"])
+        scripts["bench_throughput.py"] = (["--model", a.model, "--pages", "16", "--distinct", "4"],
+                                          ["--model", a.model, "--pages", "4", "--distinct", "2", "--batch-sizes", "1"])
     else: print("bench_digitize.py skipped: pass --model <trained model> to measure SNR and digitize latency")
     for script, (args, quick) in scripts.items():
         if not (HERE / script).exists(): continue
