@@ -20,11 +20,11 @@ def _sharpest_shear(u, v, w, c, lo, hi, step):
         i = np.floor(s).astype(int); f = s - i; n = i.max() + 2
         return float(np.square(np.bincount(i, w[::k] * (1 - f), n) + np.bincount(i + 1, w[::k] * f, n)).sum())
     cands = np.arange(lo, hi + 1e-9, step); s = np.array([sharp(a, 4) for a in cands])   # coarse: every 4th pixel
-    fine = cands[int(np.argmax(s))] + np.arange(-1, 1.001, 0.1) * step; sf = np.array([sharp(a) for a in fine])
+    fine = cands[int(np.argmax(s))] + np.arange(-1, 1.001, 0.2) * step; sf = np.array([sharp(a) for a in fine])
     j = int(np.argmax(sf)); a = fine[j]
     if 0 < j < len(fine) - 1:
         y0, y1, y2 = sf[j - 1:j + 2]; den = y0 - 2 * y1 + y2
-        if den < 0: a += 0.5 * (y0 - y2) / den * 0.1 * step
+        if den < 0: a += 0.5 * (y0 - y2) / den * 0.2 * step
     return float(a), float(s.max() / max(np.median(s), 1e-9))
 
 def tile_line_angles(img:np.ndarray,          # (H,W,3) RGB or (H,W) grey page
