@@ -19,8 +19,8 @@ def _sharpest_shear(u, v, w, c, lo, hi, step):
         s = v[::k] - np.tan(np.radians(a)) * (u[::k] - c); s = s - s.min()
         i = np.floor(s).astype(int); f = s - i; n = i.max() + 2
         return float(np.square(np.bincount(i, w[::k] * (1 - f), n) + np.bincount(i + 1, w[::k] * f, n)).sum())
-    cands = np.arange(lo, hi + 1e-9, step); s = np.array([sharp(a, 4) for a in cands])   # coarse: every 4th pixel
-    fine = cands[int(np.argmax(s))] + np.arange(-1, 1.001, 0.2) * step; sf = np.array([sharp(a) for a in fine])
+    cands = np.arange(lo, hi + 1e-9, step); s = np.array([sharp(a, 8) for a in cands])   # coarse: every 8th pixel
+    fine = cands[int(np.argmax(s))] + np.arange(-1, 1.001, 0.2) * step; sf = np.array([sharp(a, 2) for a in fine])
     j = int(np.argmax(sf)); a = fine[j]
     if 0 < j < len(fine) - 1:
         y0, y1, y2 = sf[j - 1:j + 2]; den = y0 - 2 * y1 + y2
