@@ -12,6 +12,8 @@ from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, 
 from .trace import panel_trace
 from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
 from .einthoven import fuse_limb_leads
+from .rectify import estimate_homography, perspective_px, fit_canvas
+import cv2
 
 # %% auto #0
 __all__ = ['fit_time_axis', 'vectorize']
@@ -35,17 +37,24 @@ def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0)->tuple:
     return float(pps), start
 
 # %% ../nbs/06_vectorize.ipynb #bbde16e2
-def _level(m, image, rotation, min_deg):
-    "Rotate mask (and image) level; returns (mask, image, degrees applied)."
+def _level(m, image, rotation, min_deg, min_persp_px):
+    "Rotate (or rectify) mask and image level; returns (mask, image, degrees, homography applied or None)."
+    H = None
     if rotation is None:
         rotation = (estimate_rotation(image) if image is not None else
                     rotation_from_trace(m[0]) if m.ndim == 3 and m.shape[0] == 1 else rotation_from_mask(m))
-    if abs(rotation) < min_deg: return m, image, 0.0
+        if image is not None and min_persp_px is not None:              # photographed at an angle: undo the homography
+            Hp = estimate_homography(image, rotation)
+            if Hp is not None and perspective_px(Hp, rotation, image.shape) > min_persp_px: H, size = fit_canvas(Hp, image.shape)
+    if H is None and abs(rotation) < min_deg: return m, image, 0.0, None
     if m.ndim == 2: m = np.stack([(m == k).astype(np.uint8) * 255 for k in range(1, N_LEADS + 1)])   # one-hot
     elif m.shape[0] == N_LEADS + 1: m = m[1:]
     if m.dtype != np.uint8: m = m.astype(np.float32)
-    m = np.stack([deskew(c, rotation, border=0) for c in m])       # linear interpolation keeps sub-pixel weight
-    return m, (deskew(image, rotation) if image is not None else None), float(rotation)
+    if H is None:                                                  # linear interpolation keeps sub-pixel weight
+        return np.stack([deskew(c, rotation, border=0) for c in m]), (deskew(image, rotation) if image is not None else None), float(rotation), None
+    m = np.stack([cv2.warpPerspective(c, H, size, flags=cv2.INTER_LINEAR, borderValue=0) for c in m])
+    image = cv2.warpPerspective(image, H, size, flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    return m, image, float(rotation), H
 
 def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|13,H,W) per-lead maps, or (1,H,W) trace map
               image:np.ndarray|None=None,         # (H,W,3) RGB page the mask belongs to: grid, pulses, rotation
@@ -57,13 +66,15 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
               threshold:float=0.5,                # probability that counts as trace
               max_gap_s:float=0.1,                # interior gaps longer than this stay NaN; shorter are interpolated
               einthoven:bool=True,                # fit limb leads shown together to Einthoven's relations (`einthoven`)
-              min_rotation_deg:float|None=None    # smaller estimated rotations are ignored (default 0.1 with an
+              min_rotation_deg:float|None=None,   # smaller estimated rotations are ignored (default 0.1 with an
                                                   # image; 2.0 from a mask alone, whose estimate can be off by ~1°)
+              min_perspective_px:float|None=2.0   # rectify (`rectify.estimate_homography`) when the page is more than
+                                                  # this many px from a rotated one; None = never (only with an image)
              )->EcgRecord:
     "Per-lead signals (mV, `fs` Hz, NaN where the page shows nothing) from a lead segmentation of a page."
     m = np.asarray(mask_or_prob)
     if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
-    m, image, rot = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0)
+    m, image, rot, hom = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
     grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
     pulses = None
     if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
@@ -112,5 +123,5 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
         k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
     meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
                 px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
-                einthoven=bool(einthoven))
+                einthoven=bool(einthoven), homography=None if hom is None else hom.tolist())
     return EcgRecord(out, fs, LEADS, "vectorized", meta)
