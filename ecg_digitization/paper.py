@@ -148,4 +148,15 @@ def header_lines(rec:EcgRecord, # the record (its name and meta age/sex are prin
     who = f"ID: {rec.name}" + (f"   Age: {m['age']}" if "age" in m else "") + (f"   Sex: {m['sex']}" if "sex" in m else "")
     y, mo, d, hh, mi = r.integers(2005, 2025), r.integers(1, 13), r.integers(1, 29), r.integers(0, 24), r.integers(0, 60)
     return [who, f"Date: {y}-{mo:02d}-{d:02d}  {hh:02d}:{mi:02d}",
-            f"Vent. rate {r.integers(45, 130)} BPM   PR int {r.integers(120, 220)} ms   QRS dur {r.integers(70, 130)} ms"]
+            "Vent. rate {} BPM   PR int {} ms   QRS dur {} ms".format(*_intervals(rec, r))]
+
+def _intervals(rec:EcgRecord, r:np.random.Generator)->tuple:
+    "(rate bpm, PR ms, QRS ms) of the record where known (synthesis parameters, R peaks), else plausible random values."
+    rate, pr, qrs = r.integers(45, 130), r.integers(120, 220), r.integers(70, 130)   # always drawn: the page's other draws stay put
+    m = rec.meta or {}; p = m.get("params") or {}
+    peaks = np.asarray(m.get("r_peaks", []), float)
+    if len(peaks) > 1: rate = np.median(60 * rec.fs / np.diff(peaks))
+    elif "hr" in p: rate = p["hr"]
+    if "pr_s" in p: pr = 1000 * p["pr_s"]
+    if "qrs_s" in p: qrs = 1000 * p["qrs_s"]
+    return int(round(float(rate))), int(round(float(pr))), int(round(float(qrs)))
