@@ -6,9 +6,10 @@
 from __future__ import annotations
 import numpy as np
 from scipy.ndimage import grey_erosion, grey_dilation, minimum_filter1d, maximum_filter1d
+from scipy.linalg import solveh_banded
 
 # %% auto #0
-__all__ = ['thin_band', 'column_path', 'track_runs', 'trim_ticks', 'panel_trace']
+__all__ = ['thin_band', 'column_path', 'track_runs', 'trim_ticks', 'row_widths', 'fit_stroke', 'panel_trace']
 
 # %% ../nbs/06c_trace.ipynb #3e9ae567
 def _disc(rho:float)->np.ndarray:
@@ -117,6 +118,43 @@ def trim_ticks(x, top, bot, pen:float)->np.ndarray:
         if all(abs((lvl - top[i]) - (bot[i] - lvl)) < 0.35 * L[i] for i in t): keep[idx[:j + 2]] = False
     return keep
 
+# %% ../nbs/06c_trace.ipynb #cc4a03f6
+def row_widths(ys, xs, x, top, bot, steep:int=8)->np.ndarray:
+    "Lengths (px) of the horizontal pixel runs that cross steep columns (runs `steep` px or taller on both sides)."
+    L = np.zeros(x.max() - x.min() + 3, int); L[x - x.min() + 1] = bot - top + 1
+    o = np.lexsort((xs, ys)); y, c = ys[o], xs[o] - x.min() + 1
+    new = np.r_[True, (np.diff(y) != 0) | (np.diff(c) != 1)]
+    s = np.nonzero(new)[0]; n = np.diff(np.r_[s, len(c)]); c0 = np.clip(c[s], 1, len(L) - 2); c1 = np.clip(c0 + n - 1, 1, len(L) - 2)
+    return n[(L[c0 - 1] >= steep) & (L[c0] >= steep) & (L[c1 + 1] >= steep)]
+
+def fit_stroke(xc:np.ndarray,          # (n,) consecutive pixel columns
+               top:np.ndarray,         # (n,) highest row of the stroke in each column
+               bot:np.ndarray,         # (n,) lowest row
+               r:float,                # pen radius (px): the stroke is the trace dilated by a disc of radius r
+               y0:np.ndarray|None=None,# (2n-1,) starting rows at column centres and boundaries (default: run centres)
+               iters:int=4,            # Gauss-Newton steps
+               lam:float=0.2,          # weight of the second-difference penalty (keeps unobserved vertices in line)
+               m:int=13                # points across the disc where the model looks for a column's top and bottom
+              )->tuple:
+    "Piecewise-linear `(X, Y)` with a vertex every half column whose stroke of radius `r` best explains `top`, `bot`."
+    n = len(xc); N = 2 * n - 1
+    if y0 is None: y0 = np.interp(np.arange(N) / 2, np.arange(n), (top + bot) / 2)
+    d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))   # the disc's half-height at offset d
+    q = np.clip(2 * (np.arange(n)[:, None] + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
+    to, bo = np.asarray(top, float) - 0.5, np.asarray(bot, float) + 0.5  # pixel edges, not centres
+    pen = np.zeros((3, N)); pen[2] = 6; pen[2, [0, -1]] = 1; pen[2, [1, -2]] = 5   # D2'D2 in upper banded form
+    pen[1, 1:] = -4; pen[1, [1, -1]] = -2; pen[0, 2:] = 1
+    y, j = np.asarray(y0, float), np.arange(n)
+    for _ in range(iters):             # the top (bottom) of column x is the highest (lowest) point of y(u) -+ h(u - x)
+        c = y[i0] * (1 - f) + y[i0 + 1] * f
+        jt, jb = np.argmin(c - h, 1), np.argmax(c + h, 1)
+        i, w = np.r_[i0[j, jt], i0[j, jb]], np.r_[f[j, jt], f[j, jb]]; rhs = np.r_[to + h[jt], bo - h[jb]]
+        ab = lam * pen; ab[2] += np.bincount(i, (1 - w) ** 2, N) + np.bincount(i + 1, w * w, N) + 1e-6
+        ab[1, 1:] += np.bincount(i, (1 - w) * w, N)[:-1]
+        y = solveh_banded(ab, np.bincount(i, (1 - w) * rhs, N) + np.bincount(i + 1, w * rhs, N))
+    X = xc[0] + np.arange(N) / 2.0
+    return X, y
+
 def panel_trace(ys, xs, ws)->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
@@ -126,6 +164,8 @@ def panel_trace(ys, xs, ws)->tuple:
     flat = np.r_[False, np.abs(cen[2:] - cen[:-2]) <= 1, False] if len(L) > 2 else np.ones(len(L), bool)
     pen = np.bincount(L[flat] if flat.sum() > 10 else L).argmax()
     rho = max(0.0, (pen - 1) / 2)
+    rw = row_widths(ys, xs, x, top, bot)                     # across steep flanks, free of the trace's own jitter
+    r = min(pen, np.bincount(rw).argmax() if len(rw) >= 20 else pen) / 2
     cols = x; k = trim_ticks(x, top, bot, pen)               # separator ticks: the trace's own level carries on
     if k.sum() > 2: x, top, bot, w, cen = x[k], top[k], bot[k], w[k], cen[k]
     xc = np.arange(cols[0], cols[-1] + 1)                    # fill missing columns linearly for the filters
@@ -133,4 +173,7 @@ def panel_trace(ys, xs, ws)->tuple:
     t, b = thin_band(f(top), f(bot), rho)
     c = np.clip(f(cen), t, b)
     X, Y = column_path(xc.astype(float), t, b, c)
+    if rho > 0 and len(xc) >= 3:                             # refine: the stroke model on the raw tops and bottoms
+        y0 = np.empty(2 * len(xc) - 1); y0[0::2] = Y[1::3]; y0[1::2] = Y[2::3][:-1]
+        X, Y = fit_stroke(xc, f(top), f(bot), r, y0)
     return X, Y, rho, cols
