@@ -28,7 +28,10 @@ def step_time(approach: str, steps: int) -> dict:
     for b in batches:
         loss = model.loss(model(b["image"]), b); opt.zero_grad(); loss.backward(); opt.step()
     train_s = time.perf_counter() - t0
-    return dict(approach=approach, batch_size=cfg.training.batch_size, input=f"{cfg.data.image_height}x{cfg.data.image_width}",
+    from ecg_digitization.config import resolve_data_defaults
+    d = resolve_data_defaults(cfg).data
+    crop = f" {d.crop_size}px crops" if d.crop_size else ""       # signalsavants trains on random crops of the page
+    return dict(approach=approach, batch_size=cfg.training.batch_size, input=f"{d.image_height}x{d.image_width}{crop}",
                 step_s=train_s / len(batches), model_img_s=n_img / train_s, loader_img_s=n_img / load_s,
                 data_share_if_serial=load_s / (load_s + train_s))
 
@@ -72,9 +75,9 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     rows = [step_time(ap_, a.steps) for ap_ in ("baseline", "signalsavants")]
     print("\ntrain step (default cpu_quick config)")
-    print(f"{'approach':14} {'batch':>5} {'input':>9} {'step s':>8} {'model img/s':>12} {'loader img/s':>13}")
+    print(f"{'approach':14} {'batch':>5} {'input':>22} {'step s':>8} {'model img/s':>12} {'loader img/s':>13}")
     for r in rows:
-        print(f"{r['approach']:14} {r['batch_size']:>5} {r['input']:>9} {r['step_s']:>8.2f} {r['model_img_s']:>12.1f} {r['loader_img_s']:>13.1f}")
+        print(f"{r['approach']:14} {r['batch_size']:>5} {r['input']:>22} {r['step_s']:>8.2f} {r['model_img_s']:>12.1f} {r['loader_img_s']:>13.1f}")
     dl = digitize_latency(a.model)
     print(f"\ndigitize one {dl['page']} page: {dl['median_s']:.2f} s (target < {dl['target_s']} s; {dl['model']})")
     res = dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), load_avg=os.getloadavg()[0],
