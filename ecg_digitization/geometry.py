@@ -8,7 +8,7 @@ import dataclasses
 import cv2
 import numpy as np
 from .core import EcgRecord
-from .render import RenderedEcg, draw_mask
+from .render import RenderedEcg, lead_polylines, draw_mask
 
 # %% auto #0
 __all__ = ['project', 'follow', 'warp', 'rotation_h', 'perspective_h', 'rotate', 'perspective', 'crop_pad', 'resize',
@@ -49,7 +49,7 @@ def follow(r:RenderedEcg, H:np.ndarray, image:np.ndarray, mask:np.ndarray, name:
     h0, w0 = r.shape
     meta = {**r.meta, "homography": H @ r.meta.get("homography", np.eye(3)), "text_boxes": text,
             "augmentations": [*r.meta.get("augmentations", []), (name, params)]}
-    if "trace_lines" in r.meta: meta["trace_lines"] = [(k, project(H, xy).astype(np.float32)) for k, xy in r.meta["trace_lines"]]
+    if "trace_lines" in r.meta: meta["trace_lines"] = [(k, project(H, xy)) for k, xy in r.meta["trace_lines"]]
     return dataclasses.replace(r, image=image, mask=mask, traces=tr.astype(np.float32), boxes=boxes.astype(np.float32),
                                px_per_mm=r.px_per_mm * _local_scale(H, (w0 - 1) / 2, (h0 - 1) / 2), record=rec, meta=meta)
 
@@ -62,11 +62,12 @@ def warp(r:RenderedEcg, H:np.ndarray, # 3x3 homography, current px -> new px
     W, Hh = size or (r.shape[1], r.shape[0])
     img = cv2.warpPerspective(r.image, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=tuple(int(c) for c in border))
-    if "trace_lines" in r.meta:     # redraw from the moved sub-pixel polylines: no nearest-neighbour staircase
+    moved = follow(r, H, img, None, name, **params)   # the mask comes next, from what `follow` moved
+    if "trace_lines" in moved.meta:  # redraw from the moved sub-pixel polylines: no nearest-neighbour staircase
         lw = max(1, int(round(r.meta.get("line_px", 1) * _local_scale(H, (r.shape[1] - 1) / 2, (r.shape[0] - 1) / 2))))
-        mask = draw_mask([(k, project(H, xy)) for k, xy in r.meta["trace_lines"]], (W, Hh), lw)
+        mask = draw_mask(lead_polylines(moved.meta["trace_lines"]), (W, Hh), lw)
     else: mask = cv2.warpPerspective(r.mask, H, (W, Hh), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return follow(r, H, img, mask, name, **params)
+    return dataclasses.replace(moved, mask=mask)
 
 # %% ../nbs/03b_geometry.ipynb #df9b7913
 def rotation_h(deg:float, center:tuple)->np.ndarray:

@@ -13,7 +13,7 @@ from .paper import (paper_size_mm, grid_ink, grid_page, put_text, page_geometry,
                                     header_lines, polylines, CAL_AREA_MM, SHIFT)
 
 # %% auto #0
-__all__ = ['DEFAULT_STYLE', 'Panel', 'RenderedEcg', 'render_rng_style', 'draw_mask', 'render_ecg', 'plot_page']
+__all__ = ['DEFAULT_STYLE', 'Panel', 'RenderedEcg', 'render_rng_style', 'lead_polylines', 'draw_mask', 'render_ecg', 'plot_page']
 
 # %% ../nbs/02_render.ipynb #b0639d1c
 @dataclass
@@ -78,14 +78,20 @@ def _grey(rgb)->tuple:
     "Luminance of an RGB colour, as a grey RGB tuple."
     v = int(round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])); return (v, v, v)
 
-def draw_mask(lines:list,   # (lead index 0..11, (n,2) float x,y px with NaN gaps) per printed panel
-              size:tuple,   # (width, height) of the mask
-              lw:int        # pen width, px
+def lead_polylines(lines:list # (lead index 0..11, (n,2) float x,y px with NaN gaps) per printed panel
+                  )->dict:
+    "{lead index: int32 polylines (1/16 px)}, leads in order, each lead's panels in the order given."
+    polys = {}
+    for k, xy in sorted(lines, key=lambda l: l[0]): polys.setdefault(k, []).extend(polylines(xy))
+    return polys
+
+def draw_mask(polys:dict,  # `lead_polylines` output
+              size:tuple,  # (width, height) of the mask
+              lw:int       # pen width, px
              )->np.ndarray:
-    "(H,W) uint8 lead mask (0 background, k+1 for LEADS[k]) drawn from the panels' sub-pixel polylines; higher leads win overlaps."
+    "(H,W) uint8 lead mask (0 background, k+1 for LEADS[k]); higher leads win overlaps."
     mask = np.zeros((int(size[1]), int(size[0])), np.uint8)
-    for k in sorted({k for k, _ in lines}):
-        ps = [q for kk, xy in lines if kk == k for q in polylines(xy)]
+    for k, ps in sorted(polys.items()):
         if ps: cv2.polylines(mask, ps, False, k + 1, int(lw), cv2.LINE_8, SHIFT)
     return mask
 
@@ -125,7 +131,7 @@ def render_ecg(rec:EcgRecord,          # the record to print (any leads; the 12 
                     (px(geo["x0"]), px(geo["baselines"][0])), area=area).copy()
     trace_rgb, text_rgb = col(st["trace_rgb"]), col(st["text_rgb"])
     fs, T, sig = std.fs, std.n_samples, std.signal
-    panels, polys, ink_polys, text_boxes, lines = [], {l: [] for l in LEADS}, [], [], []
+    panels, ink_polys, text_boxes, lines = [], [], [], []
     traces = np.full((N_LEADS, T, 2), np.nan, np.float32); best = np.full(N_LEADS, -1.0)
     for lead, r, c, t0, t1 in lay.panels(geo["duration_s"]):
         base = px(geo["baselines"][r] + jit[r]); x0 = px(geo["x0"] + c * geo["col_mm"])
@@ -136,7 +142,7 @@ def render_ecg(rec:EcgRecord,          # the record to print (any leads; the 12 
         xy = np.stack([x0 + (i / fs - t0) * speed, base - sig[i, k] * gain], -1).astype(np.float32)
         off = ~np.isfinite(xy).all(1) | (xy[:, 0] < -0.5) | (xy[:, 0] > W - 0.5) | (xy[:, 1] < -0.5) | (xy[:, 1] > H - 0.5)
         xy[off] = np.nan
-        polys[lead] += polylines(xy); lines.append((k, xy))
+        lines.append((k, xy))
         if t1 - t0 > best[k]: best[k] = t1 - t0; traces[k] = np.nan; traces[k, i] = xy
         if c > 0 and st["separator"] and r < len(lay.rows):
             ink_polys.append(np.round(np.array([[x0, base - px(2)], [x0, base + px(2)]]) * (1 << SHIFT)).astype(np.int32))
@@ -155,9 +161,10 @@ def render_ecg(rec:EcgRecord,          # the record to print (any leads; the 12 
     if header is None:
         foot = f"{st['speed_mm_s']:g} mm/s   {st['gain_mm_mv']:g} mm/mV   0.05-150 Hz   50 Hz"
         text_boxes.append((foot, put_text(img, foot, (px(geo["cal_x"]), px(geo["bottom"] + st["footer_mm"] * 0.6)), px(2.6), text_rgb)))
-    all_polys = [q for l in LEADS for q in polys[l]] + ink_polys
+    polys = lead_polylines(lines)
+    all_polys = [q for ps in polys.values() for q in ps] + ink_polys
     if all_polys: cv2.polylines(img, all_polys, False, trace_rgb, lw, cv2.LINE_AA, SHIFT)
-    mask = draw_mask(lines, (W, H), lw)
+    mask = draw_mask(polys, (W, H), lw)
     shown = np.isfinite(traces[..., 0]).T                       # (T, 12)
     record = EcgRecord(np.where(shown, sig, np.nan), fs, LEADS, rec.name, dict(rec.meta))
     boxes = np.full((N_LEADS, 4), np.nan, np.float32)
