@@ -59,7 +59,7 @@ def main():
     bss = parse_ints(a.batch_sizes, "--batch-sizes", 1)
     dig = Digitizer.from_uri(a.model, device=a.device, workers=0)
     dev, model = dig.device, dig.model
-    wks = parse_ints(a.workers, "--workers", 0) if a.workers else sorted({0, Digitizer(model, a.device).default_workers})
+    wks = parse_ints(a.workers, "--workers", 0) if a.workers else sorted({0, dig.default_workers})
     t = time.perf_counter(); imgs = pages(a.distinct, a.pages)
     print(f"rendered {a.distinct} pages of {imgs[0].shape[1]}x{imgs[0].shape[0]} px in {time.perf_counter() - t:.1f} s")
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
