@@ -9,7 +9,8 @@ from scipy.ndimage import grey_erosion, grey_dilation, minimum_filter1d, maximum
 from scipy.linalg import solveh_banded
 
 # %% auto #0
-__all__ = ['thin_band', 'column_path', 'track_runs', 'trim_ticks', 'row_widths', 'fit_stroke', 'panel_trace']
+__all__ = ['thin_band', 'column_path', 'track_runs', 'trim_ticks', 'row_widths', 'fit_edges', 'stroke_edges', 'fit_stroke',
+           'panel_trace']
 
 # %% ../nbs/06c_trace.ipynb #3e9ae567
 def _disc(rho:float)->np.ndarray:
@@ -127,6 +128,40 @@ def row_widths(ys, xs, x, top, bot, steep:int=8)->np.ndarray:
     s = np.nonzero(new)[0]; n = np.diff(np.r_[s, len(c)]); c0 = np.clip(c[s], 1, len(L) - 2); c1 = np.clip(c0 + n - 1, 1, len(L) - 2)
     return n[(L[c0 - 1] >= steep) & (L[c0] >= steep) & (L[c1 + 1] >= steep)]
 
+def fit_edges(x0:float,              # x of the first vertex; the vertices are half a pixel apart
+              N:int,                 # number of vertices
+              xt, yt,                # points on the stroke's upper envelope (px; y grows down)
+              xb, yb,                # points on its lower envelope
+              r:float,               # pen radius (px): the stroke is the trace dilated by a disc of radius r
+              y0:np.ndarray,         # (N,) starting rows of the vertices
+              iters:int=4,           # Gauss-Newton steps
+              lam:float=0.2,         # weight of the second-difference penalty (keeps unobserved vertices in line)
+              m:int=13               # points across the disc where the model looks for the envelope
+             )->np.ndarray:
+    "(N,) vertex rows of the piecewise-linear trace whose stroke of radius `r` has its upper (lower) envelope through the given points."
+    xo, yo = np.r_[xt, xb].astype(float), np.r_[yt, yb].astype(float)
+    sgn = np.r_[np.ones(len(xt)), -np.ones(len(xb))]                      # upper: lowest y - h; lower: highest y + h
+    d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))   # the disc's half-height at offset d
+    q = np.clip(2 * (xo[:, None] - x0 + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
+    pen = np.zeros((3, N)); pen[2] = 6; pen[2, [0, -1]] = 1; pen[2, [1, -2]] = 5   # D2'D2 in upper banded form
+    pen[1, 1:] = -4; pen[1, [1, -1]] = -2; pen[0, 2:] = 1
+    y, j = np.asarray(y0, float), np.arange(len(xo))
+    for _ in range(iters):             # the envelope at x is the highest (lowest) point of y(u) -+ h(u - x)
+        c = y[i0] * (1 - f) + y[i0 + 1] * f
+        k = np.argmin(sgn[:, None] * c - h, 1)
+        i, w = i0[j, k], f[j, k]; rhs = yo + sgn * h[k]
+        ab = lam * pen; ab[2] += np.bincount(i, (1 - w) ** 2, N) + np.bincount(i + 1, w * w, N) + 1e-6
+        ab[1, 1:] += np.bincount(i, (1 - w) * w, N)[:-1]
+        y = solveh_banded(ab, np.bincount(i, (1 - w) * rhs, N) + np.bincount(i + 1, w * rhs, N))
+    return y
+
+def stroke_edges(x0:float, y:np.ndarray, r:float, x:np.ndarray, upper:bool=True, m:int=13)->np.ndarray:
+    "Row of the upper (lower) envelope at each `x` of the stroke of radius `r` around vertices `y` half a pixel apart from `x0`."
+    N = len(y); d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))
+    q = np.clip(2 * (np.asarray(x, float)[:, None] - x0 + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
+    c = y[i0] * (1 - f) + y[i0 + 1] * f
+    return (c - h).min(1) if upper else (c + h).max(1)
+
 def fit_stroke(xc:np.ndarray,          # (n,) consecutive pixel columns
                top:np.ndarray,         # (n,) highest row of the stroke in each column
                bot:np.ndarray,         # (n,) lowest row
@@ -139,23 +174,12 @@ def fit_stroke(xc:np.ndarray,          # (n,) consecutive pixel columns
     "Piecewise-linear `(X, Y)` with a vertex every half column whose stroke of radius `r` best explains `top`, `bot`."
     n = len(xc); N = 2 * n - 1
     if y0 is None: y0 = np.interp(np.arange(N) / 2, np.arange(n), (top + bot) / 2)
-    d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))   # the disc's half-height at offset d
-    q = np.clip(2 * (np.arange(n)[:, None] + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
-    to, bo = np.asarray(top, float) - 0.5, np.asarray(bot, float) + 0.5  # pixel edges, not centres
-    pen = np.zeros((3, N)); pen[2] = 6; pen[2, [0, -1]] = 1; pen[2, [1, -2]] = 5   # D2'D2 in upper banded form
-    pen[1, 1:] = -4; pen[1, [1, -1]] = -2; pen[0, 2:] = 1
-    y, j = np.asarray(y0, float), np.arange(n)
-    for _ in range(iters):             # the top (bottom) of column x is the highest (lowest) point of y(u) -+ h(u - x)
-        c = y[i0] * (1 - f) + y[i0 + 1] * f
-        jt, jb = np.argmin(c - h, 1), np.argmax(c + h, 1)
-        i, w = np.r_[i0[j, jt], i0[j, jb]], np.r_[f[j, jt], f[j, jb]]; rhs = np.r_[to + h[jt], bo - h[jb]]
-        ab = lam * pen; ab[2] += np.bincount(i, (1 - w) ** 2, N) + np.bincount(i + 1, w * w, N) + 1e-6
-        ab[1, 1:] += np.bincount(i, (1 - w) * w, N)[:-1]
-        y = solveh_banded(ab, np.bincount(i, (1 - w) * rhs, N) + np.bincount(i + 1, w * rhs, N))
-    X = xc[0] + np.arange(N) / 2.0
-    return X, y
+    x = np.asarray(xc, float)                                  # a column's top and bottom pixel edges lie on the envelopes
+    return xc[0] + np.arange(N) / 2.0, fit_edges(x[0], N, x, np.asarray(top, float) - 0.5, x, np.asarray(bot, float) + 0.5, r, y0, iters, lam, m)
 
-def panel_trace(ys, xs, ws)->tuple:
+def panel_trace(ys, xs, ws,
+                edges:tuple|None=None   # `native.native_edges` of the page before levelling: refit the line to them
+               )->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
     k = track_runs(x, top, bot, w)                            # several runs in a column: keep the connected chain
@@ -176,4 +200,7 @@ def panel_trace(ys, xs, ws)->tuple:
     if rho > 0 and len(xc) >= 3:                             # refine: the stroke model on the raw tops and bottoms
         y0 = np.empty(2 * len(xc) - 1); y0[0::2] = Y[1::3]; y0[1::2] = Y[2::3][:-1]
         X, Y = fit_stroke(xc, f(top), f(bot), r, y0)
+        if edges is not None:                                # a levelled page: the unresampled pixels decide
+            from ecg_digitization.native import refit_native
+            Y = refit_native(X, Y, r, edges)
     return X, Y, rho, cols

@@ -10,6 +10,7 @@ from .core import (LEADS, N_LEADS, EcgRecord, Layout, get_layout, PAPER_SPEED_MM
 from .grid import estimate_rotation, deskew, estimate_grid_pitch, detect_calibration_pulse
 from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, rotation_from_mask, mode_row
 from .trace import panel_trace
+from .native import native_edges
 from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
 from .einthoven import fuse_limb_leads
 from .rectify import estimate_homography, perspective_px, fit_canvas
@@ -38,7 +39,7 @@ def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0)->tuple:
 
 # %% ../nbs/06_vectorize.ipynb #bbde16e2
 def _level(m, image, rotation, min_deg, min_persp_px):
-    "Rotate (or rectify) mask and image level; returns (mask, image, degrees, homography applied or None)."
+    "Rotate (or rectify) mask and image level; returns (mask, image, degrees, homography or None, warp applied or None)."
     H = None
     if rotation is None:
         rotation = (estimate_rotation(image) if image is not None else
@@ -46,15 +47,22 @@ def _level(m, image, rotation, min_deg, min_persp_px):
         if image is not None and min_persp_px is not None:              # photographed at an angle: undo the homography
             Hp = estimate_homography(image, rotation)
             if Hp is not None and perspective_px(Hp, rotation, image.shape) > min_persp_px: H, size = fit_canvas(Hp, image.shape)
-    if H is None and abs(rotation) < min_deg: return m, image, 0.0, None
+    if H is None and (abs(rotation) < min_deg or rotation == 0): return m, image, 0.0, None, None
     if m.ndim == 2: m = np.stack([(m == k).astype(np.uint8) * 255 for k in range(1, N_LEADS + 1)])   # one-hot
     elif m.shape[0] == N_LEADS + 1: m = m[1:]
     if m.dtype != np.uint8: m = m.astype(np.float32)
     if H is None:                                                  # linear interpolation keeps sub-pixel weight
-        return np.stack([deskew(c, rotation, border=0) for c in m]), (deskew(image, rotation) if image is not None else None), float(rotation), None
+        h, w = m.shape[-2:]; R = np.vstack([cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), rotation, 1.0), [0, 0, 1]])   # as `deskew`
+        return np.stack([deskew(c, rotation, border=0) for c in m]), (deskew(image, rotation) if image is not None else None), float(rotation), None, R
     m = np.stack([cv2.warpPerspective(c, H, size, flags=cv2.INTER_LINEAR, borderValue=0) for c in m])
     image = cv2.warpPerspective(image, H, size, flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
-    return m, image, float(rotation), H
+    return m, image, float(rotation), H, H
+
+def _native_trace(m)->np.ndarray:
+    "(H,W) trace map (0..1) of a mask or map as `vectorize` was given it."
+    if m.ndim == 2: return (m > 0).astype(np.float32)
+    if m.shape[0] == N_LEADS + 1: m = m[1:]
+    return m.max(0).astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
 
 def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|13,H,W) per-lead maps, or (1,H,W) trace map
               image:np.ndarray|None=None,         # (H,W,3) RGB page the mask belongs to: grid, pulses, rotation
@@ -68,13 +76,20 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
               einthoven:bool=True,                # fit limb leads shown together to Einthoven's relations (`einthoven`)
               min_rotation_deg:float|None=None,   # smaller estimated rotations are ignored (default 0.1 with an
                                                   # image; 2.0 from a mask alone, whose estimate can be off by ~1°)
-              min_perspective_px:float|None=2.0   # rectify (`rectify.estimate_homography`) when the page is more than
+              min_perspective_px:float|None=2.0,  # rectify (`rectify.estimate_homography`) when the page is more than
                                                   # this many px from a rotated one; None = never (only with an image)
+              native_refit:bool|None=None         # on a levelled page, refit each trace to the unresampled pixels
+                                                  # (`native`); None = only for hard 0/1 masks, where it helps
              )->EcgRecord:
     "Per-lead signals (mV, `fs` Hz, NaN where the page shows nothing) from a lead segmentation of a page."
     m = np.asarray(mask_or_prob)
     if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
-    m, image, rot, hom = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
+    given = m
+    m, image, rot, hom, moved = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
+    edges = None
+    if moved is not None and native_refit is not False:
+        t = _native_trace(given)
+        if native_refit or ((t == 0) | (t == 1)).all(): edges = native_edges(t, moved, threshold)
     grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
     pulses = None
     if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
@@ -90,7 +105,7 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
     if len(pix[0]) == 0: raise ValueError("the mask has no trace pixels (check `threshold` and the mask's classes)")
     panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
     ys, xs, ks, ws = pix
-    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx]) for p in panels}
+    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
     rho = {k: v[2] for k, v in traces.items()}
     pps, start = fit_time_axis(panels, rho, fs)
     if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
