@@ -128,6 +128,12 @@ def row_widths(ys, xs, x, top, bot, steep:int=8)->np.ndarray:
     s = np.nonzero(new)[0]; n = np.diff(np.r_[s, len(c)]); c0 = np.clip(c[s], 1, len(L) - 2); c1 = np.clip(c0 + n - 1, 1, len(L) - 2)
     return n[(L[c0 - 1] >= steep) & (L[c0] >= steep) & (L[c1 + 1] >= steep)]
 
+def _under_disc(x, x0:float, N:int, r:float, m:int)->tuple:
+    "`(h, i0, f)`: the disc's half-height at `m` offsets across it, and where each offset from each `x` falls among `N` vertices half a pixel apart from `x0`."
+    d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))
+    q = np.clip(2 * (np.asarray(x, float)[:, None] - x0 + d), 0, N - 1 - 1e-9); i0 = q.astype(int)
+    return h, i0, q - i0
+
 def fit_edges(x0:float,              # x of the first vertex; the vertices are half a pixel apart
               N:int,                 # number of vertices
               xt, yt,                # points on the stroke's upper envelope (px; y grows down)
@@ -141,8 +147,7 @@ def fit_edges(x0:float,              # x of the first vertex; the vertices are h
     "(N,) vertex rows of the piecewise-linear trace whose stroke of radius `r` has its upper (lower) envelope through the given points."
     xo, yo = np.r_[xt, xb].astype(float), np.r_[yt, yb].astype(float)
     sgn = np.r_[np.ones(len(xt)), -np.ones(len(xb))]                      # upper: lowest y - h; lower: highest y + h
-    d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))   # the disc's half-height at offset d
-    q = np.clip(2 * (xo[:, None] - x0 + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
+    h, i0, f = _under_disc(xo, x0, N, r, m)
     pen = np.zeros((3, N)); pen[2] = 6; pen[2, [0, -1]] = 1; pen[2, [1, -2]] = 5   # D2'D2 in upper banded form
     pen[1, 1:] = -4; pen[1, [1, -1]] = -2; pen[0, 2:] = 1
     y, j = np.asarray(y0, float), np.arange(len(xo))
@@ -157,8 +162,7 @@ def fit_edges(x0:float,              # x of the first vertex; the vertices are h
 
 def stroke_edges(x0:float, y:np.ndarray, r:float, x:np.ndarray, upper:bool=True, m:int=13)->np.ndarray:
     "Row of the upper (lower) envelope at each `x` of the stroke of radius `r` around vertices `y` half a pixel apart from `x0`."
-    N = len(y); d = np.linspace(-r, r, m); h = np.sqrt(np.maximum(r * r - d * d, 0))
-    q = np.clip(2 * (np.asarray(x, float)[:, None] - x0 + d), 0, N - 1 - 1e-9); i0 = q.astype(int); f = q - i0
+    h, i0, f = _under_disc(x, x0, len(y), r, m)
     c = y[i0] * (1 - f) + y[i0 + 1] * f
     return (c - h).min(1) if upper else (c + h).max(1)
 
