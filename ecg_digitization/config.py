@@ -11,13 +11,16 @@ from omegaconf import OmegaConf, DictConfig
 from hydra.core.config_store import ConfigStore
 
 # %% auto #0
-__all__ = ['APPROACHES', 'PRESETS', 'APPROACH_DATA', 'GROUPS', 'RECOMMENDED_ENCODERS', 'RANGES', 'ApproachConfig', 'ModelConfig',
-           'DataConfig', 'TrainingConfig', 'MlflowConfig', 'RayConfig', 'Config', 'resolve_data_defaults',
-           'register_configs', 'ConfigError', 'valid_keys', 'check_overrides', 'check_encoder', 'validate_config',
-           'compose_config', 'to_yaml']
+__all__ = ['APPROACHES', 'ARCHITECTURES', 'PRESETS', 'APPROACH_DATA', 'GROUPS', 'RECOMMENDED_ENCODERS', 'RANGES',
+           'ApproachConfig', 'ModelConfig', 'DataConfig', 'TrainingConfig', 'MlflowConfig', 'RayConfig', 'Config',
+           'resolve_data_defaults', 'register_configs', 'ConfigError', 'valid_keys', 'check_overrides', 'check_encoder',
+           'validate_config', 'compose_config', 'to_yaml']
 
 # %% ../nbs/00a_config.ipynb #1ac712a3
 APPROACHES = ("baseline", "signalsavants")
+# the segmenter's network: our U-Net, or a segmentation-models-pytorch architecture (`smp_<its name>`)
+ARCHITECTURES = ("unet", "smp_unet", "smp_unetplusplus", "smp_fpn", "smp_linknet", "smp_manet", "smp_pan",
+                 "smp_deeplabv3plus", "smp_upernet", "smp_segformer")
 
 @dataclass
 class ApproachConfig:
@@ -31,6 +34,7 @@ class ModelConfig:
     decoder_channels: list = field(default_factory=lambda: [128, 64, 48, 32, 16])  # U-Net decoder widths
     coarse_hz: float = 25.0           # baseline: output samples per second before upsampling
     seg_target: str = "trace"         # signalsavants: trace (trace vs paper; leads from the detected layout) | leads (13 classes)
+    architecture: str = "unet"        # signalsavants: unet (ours) | smp_unet | smp_unetplusplus | smp_fpn | smp_deeplabv3plus | … (models.ARCHITECTURES)
     dropout: float = 0.1
 
 @dataclass
@@ -49,7 +53,7 @@ class DataConfig:
     fs: int = 500                     # Hz of targets and outputs
     augment_strength: float = 0.0     # 0 = clean renderings, 1 = typical scan/photo artefacts, 2 = harsh
     style: str = "random"             # random: paper, grid colour, pen, fonts vary per page | default: one house style
-    num_workers: int = 0              # DataLoader workers
+    num_workers: int = 0              # DataLoader workers (-1: all CPU cores but one)
     seed: int = 0
     on_error: str = "raise"           # raise | skip (bad files are reported either way)
 
@@ -67,6 +71,8 @@ class TrainingConfig:
     seed: int = 0
     snr_every: int = 1                # log snr_<lead> every N epochs (and at the end)
     max_steps_per_epoch: Optional[int] = None
+    time_limit_min: Optional[float] = None  # stop after this many minutes of training (the epoch in progress ends early and is validated)
+    ema_decay: float = 0.995          # validate and keep an exponential moving average of the weights (0: the raw weights)
     resume: Optional[str] = None      # MLflow run id (or checkpoint path) to continue
     checkpoint_dir: Optional[str] = None  # default: <work dir>/runs/checkpoints/<run id>
 
@@ -115,8 +121,8 @@ PRESETS = {
                   "data": {"train_size": 64, "val_size": 8, "dpi": 100}},
     "cpu_full": {"training": {"epochs": 24, "batch_size": 16, "lr": 2e-3},
                  "data": {"train_size": 384, "val_size": 16, "dpi": 100, "augment_strength": 0.5, "cache": True}},
-    "gpu": {"training": {"epochs": 40, "batch_size": 64, "lr": 1e-3, "amp": True, "device": "cuda"},
-            "data": {"train_size": 20000, "val_size": 256, "dpi": 150, "augment_strength": 0.7, "num_workers": 8}},
+    "gpu": {"training": {"epochs": 12, "batch_size": 32, "lr": 1e-3, "amp": True, "device": "cuda", "warmup_steps": 200},
+            "data": {"train_size": 20000, "val_size": 32, "dpi": 100, "augment_strength": 1.0, "num_workers": -1, "crop_size": 512}},
 }
 
 # Input size and training crops each approach needs unless the config says otherwise: the regressor reads a
@@ -227,7 +233,9 @@ RANGES = {
     "data.train_size": (lambda v: v >= 1, ">= 1"),
     "data.val_size": (lambda v: v >= 1, ">= 1"),
     "data.augment_strength": (lambda v: _finite(v) and 0 <= v <= 2, "between 0 (clean) and 2 (harsh)"),
-    "data.num_workers": (lambda v: v >= 0, ">= 0"),
+    "data.num_workers": (lambda v: v >= -1, ">= 0, or -1 for all CPU cores but one"),
+    "training.ema_decay": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1) (0: no weight averaging)"),
+    "training.time_limit_min": (lambda v: v is None or (_finite(v) and v > 0), "null (no limit) or minutes > 0"),
     "data.image_height": (lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32"),
     "data.image_width": (lambda v: v > 0 and v % 32 == 0, "a positive multiple of 32"),
     "data.crop_size": (lambda v: v >= 0 and v % 32 == 0, "0 (whole page) or a positive multiple of 32"),
@@ -238,6 +246,7 @@ RANGES = {
     "model.coarse_hz": (lambda v: _finite(v) and v > 0, "a finite number > 0 Hz"),
     "model.decoder_channels": (lambda v: len(v) > 0 and all(_int(c) and c > 0 for c in v), "a non-empty list of positive integers"),
     "model.seg_target": (lambda v: v in ("trace", "leads"), "trace or leads"),
+    "model.architecture": (lambda v: v in ARCHITECTURES, "one of " + ", ".join(ARCHITECTURES)),
     "mlflow.on_unreachable": (lambda v: v in ("fail", "local"), "fail or local"),
 }
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #db32ceef
 from __future__ import annotations
-import argparse, sys
+import argparse, os, sys
 import torch
 from torch.utils.data import DataLoader
 from .core import LAYOUTS
@@ -32,6 +32,7 @@ def make_loaders(cfg, # the whole config (dict-like) with `data` and `training` 
     if d is None: raise ValueError("make_loaders needs the whole config, with a 'data' section (data.source, data.train_size, ...)")
     t = cfg_get(cfg, "training", {})
     nw, bs = int(cfg_get(d, "num_workers", 0)), int(cfg_get(t, "batch_size", 8))
+    if nw < 0: nw = max(0, (os.cpu_count() or 1) - 1)       # -1: all cores but one (the training process's)
     if bs < 1: raise ValueError(f"training.batch_size must be >= 1, got {bs}")
     kw = dict(batch_size=bs, num_workers=nw, pin_memory=torch.cuda.is_available(), persistent_workers=nw > 0)
     g = torch.Generator().manual_seed(int(cfg_get(t, "seed", 0)))

@@ -68,8 +68,10 @@ class DDPTrainer(Trainer):
     def evaluate(self)->EvalResult:
         ev = super().evaluate()
         parts = [None] * self.world
-        dist.all_gather_object(parts, (len(self.val_loader.dataset), ev.loss, ev.snr, ev.snr_per_lead))
-        return EvalResult(*combine_evals(parts), examples=ev.examples if self.rank == 0 else [])
+        dist.all_gather_object(parts, (len(self.val_loader.dataset), ev.loss, ev.snr, ev.snr_per_lead, ev.failures))
+        failures = [f for p in parts for f in p[4]]
+        return EvalResult(*combine_evals([p[:4] for p in parts]), examples=ev.examples if self.rank == 0 else [],
+                          failed_pages=len(failures), failures=failures)
 
 # %% ../nbs/12b_ddp.ipynb #2e430a1e
 @contextmanager

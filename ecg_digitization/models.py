@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import cv2, timm
 from .core import LEADS, N_LEADS, DEFAULT_FS, DEFAULT_DURATION_S, EcgRecord, get_layout
-from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES, resolve_data_defaults
+from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES, ARCHITECTURES, resolve_data_defaults
 from .grid import flatten_paper
 
 # %% auto #0
 __all__ = ['MODEL_REGISTRY', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet', 'BaselineRegressor',
-           'UNetDecoder', 'SignalSavantsSegmenter', 'model_state', 'model_from_state']
+           'UNetDecoder', 'smp_network', 'SignalSavantsSegmenter', 'model_state', 'model_from_state']
 
 # %% ../nbs/05_models.ipynb #020b42a4
 MODEL_REGISTRY = {}
@@ -31,7 +31,7 @@ def create_model(name_or_cfg, # approach name ('baseline' | 'signalsavants') or 
         name = cfg.approach.method
         kw = dict(encoder_name=cfg.model.encoder_name, weights_path=cfg.model.weights_path,
                   decoder_channels=list(cfg.model.decoder_channels), coarse_hz=cfg.model.coarse_hz,
-                  seg_target=cfg.model.get("seg_target", "trace"),
+                  seg_target=cfg.model.get("seg_target", "trace"), architecture=cfg.model.get("architecture", "unet"),
                   dropout=cfg.model.dropout, input_size=(cfg.data.image_height, cfg.data.image_width),
                   layout=cfg.data.layout, fs=cfg.data.fs) | kw
         pretrained = pretrained or cfg.model.pretrained
@@ -41,19 +41,41 @@ def create_model(name_or_cfg, # approach name ('baseline' | 'signalsavants') or 
     return MODEL_REGISTRY[name](pretrained=pretrained, **kw)
 
 # %% ../nbs/05_models.ipynb #ccc28e4d
+_SIZE_KW = ({}, {"strict_img_size": False}, {"dynamic_img_size": True})   # ways timm lets a fixed-size model take any size
+
+class _NCHW(nn.Module):
+    "A timm feature encoder whose maps come out channels-last (swin and other transformers), as (B,C,H,W)."
+    def __init__(self, enc:nn.Module):
+        super().__init__(); self.model, self.feature_info = enc, enc.feature_info
+    def forward(self, x): return [f.permute(0, 3, 1, 2).contiguous() for f in self.model(x)]
+
+def _timm_features(name:str, pretrained:bool, **kw)->nn.Module:
+    "timm's features_only model of `name` that accepts any input size (`_SIZE_KW`), or `ConfigError` saying why not."
+    cfg = timm.get_pretrained_cfg(name)
+    tries = _SIZE_KW if cfg is not None and getattr(cfg, "fixed_input_size", False) else _SIZE_KW[:1]
+    why = "it does not support features_only"
+    for size_kw in tries:
+        try: enc = timm.create_model(name, pretrained=pretrained, features_only=True, **kw, **size_kw)
+        except TypeError as e: why = str(e).splitlines()[0]; continue     # this model takes no such argument
+        except (RuntimeError, NotImplementedError, AttributeError, AssertionError) as e:
+            why = str(e).splitlines()[0]; break
+        if str(getattr(enc, "output_fmt", "NCHW")).endswith("NHWC"): enc = _NCHW(enc)
+        try:
+            with torch.no_grad(): enc.eval()(torch.zeros(1, 3, 96, 160))    # crops and pages of any size must pass
+            return enc.train()
+        except Exception as e: why = f"it cannot read a 96x160 input ({type(e).__name__}: {str(e).splitlines()[0]})"
+    raise ConfigError(f"encoder {name!r} cannot be trained here: {why}. The segmenter trains on crops and reads whole pages, "
+                      f"so the encoder must take any input size; known-good encoders: {', '.join(RECOMMENDED_ENCODERS)}")
+
 def create_encoder(encoder_name:str="resnet18", pretrained:bool=False, weights_path:str|None=None)->nn.Module:
-    "A timm feature-pyramid encoder; `ConfigError` if the name is unknown or has no `features_only` support."
+    "A timm feature-pyramid encoder (maps as (B,C,H,W)) that takes any input size; `ConfigError` if the name is unknown or cannot train."
     check_encoder(encoder_name)
     kw = {}
     if weights_path:
         from pathlib import Path
         if not Path(weights_path).exists(): raise FileNotFoundError(f"model.weights_path {weights_path} does not exist")
         pretrained, kw = True, dict(pretrained_cfg_overlay=dict(file=str(weights_path)))
-    try: return timm.create_model(encoder_name, pretrained=pretrained, features_only=True, **kw)
-    except (RuntimeError, NotImplementedError, TypeError, AttributeError) as e:
-        if "features_only" in str(e) or "feature" in str(e).lower():
-            raise ConfigError(f"encoder {encoder_name!r} does not support features_only; try one of {', '.join(RECOMMENDED_ENCODERS)}") from None
-        raise
+    return _timm_features(encoder_name, pretrained, **kw)
 
 # %% ../nbs/05_models.ipynb #a481d8d6
 class DigitizerNet(nn.Module):
@@ -61,12 +83,14 @@ class DigitizerNet(nn.Module):
     approach = "base"
     flatten_input = True    # read pages through `grid.flatten_paper` (set False on a model to feed raw pixels)
     def __init__(self, encoder_name="resnet18", pretrained=False, weights_path=None, input_size=(256, 320),
-                 fs=DEFAULT_FS, duration_s=DEFAULT_DURATION_S, layout="3x4+II", **kw):
+                 fs=DEFAULT_FS, duration_s=DEFAULT_DURATION_S, layout="3x4+II",
+                 build_encoder:bool=True, # False: the subclass builds its whole network (e.g. from segmentation-models-pytorch)
+                 **kw):
         super().__init__()
         self.hparams = dict(encoder_name=encoder_name, input_size=tuple(input_size), fs=fs, duration_s=duration_s,
                             layout=layout, **kw)
         self.encoder_name, self.input_size, self.fs, self.duration_s, self.layout = encoder_name, tuple(input_size), fs, duration_s, layout
-        self.encoder = create_encoder(encoder_name, pretrained, weights_path)
+        self.encoder = create_encoder(encoder_name, pretrained, weights_path) if build_encoder else None
 
     @property
     def n_samples(self)->int: return int(round(self.fs * self.duration_s))
@@ -138,7 +162,7 @@ class DigitizerNet(nn.Module):
 class BaselineRegressor(DigitizerNet):
     "timm encoder → global pooling → MLP → 12 leads × coarse time grid (mV)."
     def __init__(self, encoder_name="resnet18", pretrained=False, coarse_hz=25.0, dropout=0.1, hidden=512, **kw):
-        kw.pop("decoder_channels", None); kw.pop("seg_target", None)
+        for k in ("decoder_channels", "seg_target", "architecture"): kw.pop(k, None)
         super().__init__(encoder_name, pretrained, coarse_hz=coarse_hz, dropout=dropout, hidden=hidden, **kw)
         ch = self.encoder.feature_info.channels()[-1]
         self.n_coarse = int(round(coarse_hz * self.duration_s))
@@ -182,25 +206,53 @@ class UNetDecoder(nn.Module):
             x = blk(torch.cat([x, skip], 1))
         return self.head(x)
 
+# %% ../nbs/05_models.ipynb #54f9415e
+def smp_network(architecture:str, # `smp_<name>` of `config.ARCHITECTURES`, e.g. smp_unet
+                encoder_name:str, n_classes:int, pretrained:bool=False, weights_path:str|None=None,
+                decoder_channels=None)->nn.Module:
+    "A segmentation-models-pytorch network over timm encoder `encoder_name` (`tu-…`); `ConfigError` if it cannot be built."
+    import segmentation_models_pytorch as smp
+    if architecture not in ARCHITECTURES[1:]:
+        raise ConfigError(f"unknown model.architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
+    check_encoder(encoder_name)
+    kw = {"decoder_channels": list(decoder_channels)} if decoder_channels and architecture in ("smp_unet", "smp_unetplusplus", "smp_manet") else {}
+    if kw and len(kw["decoder_channels"]) != 5: kw["decoder_channels"] = (list(kw["decoder_channels"]) + [kw["decoder_channels"][-1]] * 5)[:5]
+    try:
+        net = smp.create_model(architecture[len("smp_"):], encoder_name=f"tu-{encoder_name}", classes=n_classes,
+                               encoder_weights="imagenet" if pretrained and not weights_path else None, **kw)
+        with torch.no_grad(): net.eval()(torch.zeros(2, 3, 96, 160))      # any crop or page size must pass
+    except ConfigError: raise
+    except Exception as e:
+        raise ConfigError(f"model.architecture={architecture} cannot be built over encoder {encoder_name!r} "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); try architecture=unet or encoder resnet34") from None
+    if weights_path: timm.models.load_checkpoint(net.encoder.model, weights_path, strict=False)
+    return net.train()
+
+# %% ../nbs/05_models.ipynb #7361774c
 @register_model("signalsavants")
 class SignalSavantsSegmenter(DigitizerNet):
-    "timm encoder + U-Net decoder → trace (or 13-class lead) segmentation → per-column vectorization."
+    "timm encoder + segmentation decoder (`architecture`) → trace (or 13-class lead) map → per-column vectorization."
     def __init__(self, encoder_name="resnet18", pretrained=False, decoder_channels=(128, 64, 48, 32, 16),
                  seg_target="trace", bg_weight=0.1, pos_weight=2.0, dice_weight=1.0,
                  refine_max_side=2200, # digitize: refine the trace map with the page's ink at up to this many px (0: off)
-                 **kw):
+                 architecture="unet",  # `ARCHITECTURES`: our U-Net with a full-resolution skip, or a segmentation-models-pytorch one
+                 weights_path=None, **kw):
         for k in ("coarse_hz", "dropout"): kw.pop(k, None)
         if seg_target not in ("trace", "leads"): raise ValueError(f"seg_target must be 'trace' or 'leads', got {seg_target!r}")
-        super().__init__(encoder_name, pretrained, decoder_channels=list(decoder_channels), seg_target=seg_target,
-                         bg_weight=bg_weight, pos_weight=pos_weight, dice_weight=dice_weight, refine_max_side=refine_max_side, **kw)
-        self.refine_max_side = int(refine_max_side)
-        self.seg_target = seg_target
-        self.decoder = UNetDecoder(self.encoder.feature_info.channels(), list(decoder_channels),
-                                   1 if seg_target == "trace" else N_LEADS + 1)
+        if architecture not in ARCHITECTURES: raise ConfigError(f"unknown model.architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
+        extra = {} if architecture == "unet" else {"architecture": architecture}   # checkpoints of the U-Net stay as they were
+        super().__init__(encoder_name, pretrained, weights_path, decoder_channels=list(decoder_channels), seg_target=seg_target,
+                         bg_weight=bg_weight, pos_weight=pos_weight, dice_weight=dice_weight, refine_max_side=refine_max_side,
+                         build_encoder=architecture == "unet", **extra, **kw)
+        self.refine_max_side, self.seg_target, self.architecture = int(refine_max_side), seg_target, architecture
+        n_out = 1 if seg_target == "trace" else N_LEADS + 1
+        if architecture == "unet": self.decoder = UNetDecoder(self.encoder.feature_info.channels(), list(decoder_channels), n_out)
+        else: self.net = smp_network(architecture, encoder_name, n_out, pretrained, weights_path, decoder_channels)
         self.register_buffer("class_weight", torch.tensor([bg_weight] + [1.0] * N_LEADS))
         self.pos_weight, self.dice_weight = pos_weight, dice_weight
 
     def forward(self, x):
+        if self.architecture != "unet": return self.net(x)
         return self.decoder(self.encoder(x), x)  # (B,1,H,W) trace logits, or (B,13,H,W) lead logits
 
     def loss(self, out, batch):

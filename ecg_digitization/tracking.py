@@ -82,6 +82,11 @@ class MLflowExperimentTracker(TrackerBase):
 
     def set_tag(self, key:str, value): self.set_tags({key: value})
 
+    def delete_tags(self, keys):
+        "Remove run tags (those the run does not have are ignored)."
+        keys = [_key(k) for k in keys]
+        if keys: self._submit({"op": "delete_tags", "keys": keys})
+
     def log_artifact(self, local_path:str|Path, artifact_path:str|None=None):
         "Upload one file into folder `artifact_path` of the run's artifacts."
         p = Path(local_path)

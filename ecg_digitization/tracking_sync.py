@@ -56,6 +56,10 @@ def apply_op(client:MlflowClient, # client of the store that holds the run
     elif kind == "params": _log_params(client, run_id, op["params"])
     elif kind == "tags":
         for ch in _chunks([RunTag(k, v) for k, v in op["tags"].items()], 100): client.log_batch(run_id, tags=ch)
+    elif kind == "delete_tags":
+        have = client.get_run(run_id).data.tags
+        for k in op["keys"]:
+            if k in have: client.delete_tag(run_id, k)
     elif kind == "artifact": client.log_artifact(run_id, path, op.get("artifact_path"))
     elif kind == "artifacts": client.log_artifacts(run_id, path, op.get("artifact_path"))
     elif kind == "model":

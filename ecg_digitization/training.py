@@ -16,9 +16,10 @@ from .config import compose_config, validate_config, to_yaml
 from .models import create_model, model_state, model_from_state
 
 # %% auto #0
-__all__ = ['resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate', 'Callback',
-           'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint', 'load_checkpoint', 'load_model_checkpoint',
-           'Trainer', 'checkpoint_dir', 'CheckpointCallback', 'MLflowCallback', 'FitResult', 'make_tracker', 'fit']
+__all__ = ['CRASH_TAGS', 'resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate',
+           'Callback', 'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint', 'load_checkpoint',
+           'load_model_checkpoint', 'EmaWeights', 'Trainer', 'checkpoint_dir', 'CheckpointCallback', 'MLflowCallback',
+           'failure_reason', 'FitResult', 'make_tracker', 'fit']
 
 # %% ../nbs/10_training.ipynb #c436e699
 def resolve_device(name:str="auto")->torch.device:
@@ -41,11 +42,13 @@ def lr_factor(step:int, total:int, warmup:int)->float:
 # %% ../nbs/10_training.ipynb #a5006644
 @dataclass
 class EvalResult:
-    "Validation outcome: loss, Challenge SNR, per-lead SNR and a few examples for plots."
+    "Validation outcome: loss, official Challenge SNR, per-lead SNR, a few examples for plots, and the pages that failed."
     loss: float
     snr: float
     snr_per_lead: dict
     examples: list = field(default_factory=list)  # [(ref (T,12), est (T,12))]
+    failed_pages: int = 0                         # pages whose digitizing raised: scored as missing records (0 dB)
+    failures: list = field(default_factory=list)  # why, one line per failed page
 
 def batch_refs(batch)->np.ndarray:
     "Ground-truth signals of a batch as (B,T,12) mV with NaN where not shown."
@@ -57,20 +60,20 @@ def refines_pages(model, dataset)->bool:
     "Whether validation should digitize each full-resolution page (a trace segmenter that refines with the page's ink)."
     return getattr(model, "seg_target", None) == "trace" and getattr(model, "refine_max_side", 0) > 0 and hasattr(dataset, "item")
 
-def page_estimate(model, dataset, i:int, fs:float, n:int)->np.ndarray:
-    "(n,12) signals `model.digitize` reads from page `i` of `dataset` at full resolution (all NaN if the page is bad)."
-    from ecg_digitization.records import DataError
+def page_estimate(model, dataset, i:int, fs:float, n:int)->tuple:
+    "`((n,12) signals, None)` that `model.digitize` reads from page `i` of `dataset`, or `(all NaN, why)` if digitizing it raised."
     try: sig = model.digitize(dataset.item(i).image, fs=fs).signal
-    except DataError: return np.full((n, len(LEADS)), np.nan, np.float32)
+    except Exception as e:        # one bad page is scored as missing (0 dB); it never ends a run
+        return np.full((n, len(LEADS)), np.nan, np.float32), f"page {i}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
     out = np.full((n, sig.shape[1]), np.nan, np.float32); out[:min(n, len(sig))] = sig[:n]
-    return out
+    return out, None
 
 @torch.no_grad()
 def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_examples:int=2, amp:bool=False)->EvalResult:
-    "Loss and full-pipeline Challenge SNR of `model` on `loader`."
-    from ecg_digitization.metrics import snr_per_lead
+    "Loss and full-pipeline official Challenge SNR (`metrics.score_records`) of `model` on `loader`."
+    from ecg_digitization.metrics import score_records
     model.eval()
-    losses, per_lead, examples = [], {l: [] for l in LEADS}, []
+    losses, refs_all, ests_all, examples, failures = [], [], [], [], []
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches: break
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -78,14 +81,17 @@ def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_example
             out = model(batch["image"])
             losses.append(float(model.loss(out, batch)))
         refs = batch_refs(batch)
-        ests = (np.stack([page_estimate(model, loader.dataset, int(j), fs, refs.shape[1]) for j in batch["index"]])
-                if refines_pages(model, loader.dataset) else model.predict(out))
+        if refines_pages(model, loader.dataset):
+            pairs = [page_estimate(model, loader.dataset, int(j), fs, refs.shape[1]) for j in batch["index"]]
+            ests = np.stack([e for e, _ in pairs]); failures += [why for _, why in pairs if why]
+        else: ests = model.predict(out)
         for ref, est in zip(refs, ests):
-            for l, v in snr_per_lead(ref, est, fs).items(): per_lead[l].append(v)
+            refs_all.append(ref); ests_all.append(est)
             if len(examples) < n_examples: examples.append((ref, est))
-    lead_means = {l: float(np.mean(v)) for l, v in per_lead.items() if v}
-    snr = float(np.mean([x for v in per_lead.values() for x in v])) if lead_means else float("nan")
-    return EvalResult(float(np.mean(losses)) if losses else float("nan"), snr, lead_means, examples)
+    if not refs_all: return EvalResult(float("nan"), float("nan"), {}, [])
+    sc = score_records(refs_all, ests_all, fs)
+    lead_means = {l: v for l, v in sc["snr_per_lead"].items() if np.isfinite(v)}
+    return EvalResult(float(np.mean(losses)), sc["snr"], lead_means, examples, len(failures), failures)
 
 # %% ../nbs/10_training.ipynb #348926b7
 class Callback:
@@ -106,7 +112,7 @@ def save_checkpoint(path, tr)->Path:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": model_state(tr.module), "optimizer": tr.opt.state_dict(), "scheduler": tr.sched.state_dict(),
              "epoch": tr.epoch, "step": tr.step, "history": tr.history, "best_val_loss": tr.best_val_loss,
-             "best_val_snr": tr.best_val_snr, "best_state": tr.best_state or {}, "torch_rng": torch.get_rng_state(), "data_rng": tr.gen.get_state(),
+             "best_val_snr": tr.best_val_snr, "best_epoch": tr.best_epoch, "best_state": tr.best_state or {}, "ema": tr.ema.state_dict(), "torch_rng": torch.get_rng_state(), "data_rng": tr.gen.get_state(),
              "config_yaml": to_yaml(tr.cfg), "run_id": tr.run_id or ""}
     tmp = path.with_suffix(".tmp"); torch.save(state, tmp); os.replace(tmp, path)
     return path
@@ -121,6 +127,43 @@ def load_model_checkpoint(path)->"torch.nn.Module":
     "The model stored in a checkpoint (`best_model.pt` or `last.pt`), in eval mode."
     st = load_checkpoint(path)
     return model_from_state(st["model"] if "model" in st else st)
+
+# %% ../nbs/10_training.ipynb #99e7e3a8
+class EmaWeights:
+    "Exponential moving average of a model's weights and BatchNorm statistics (`decay` 0: off, the model's own weights are used)."
+    def __init__(self, module:torch.nn.Module, decay:float=0.0):
+        if not 0 <= decay < 1: raise ValueError(f"training.ema_decay must be in [0, 1), got {decay}")
+        self.decay = float(decay)
+        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()} if self.decay > 0 else None
+
+    def update(self, module:torch.nn.Module, step:int):
+        "Move the average towards `module`'s weights; early steps weigh more ((1+step)/(10+step) caps the decay)."
+        if self.shadow is None: return
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            cur = module.state_dict()
+            fl = [k for k, s in self.shadow.items() if s.is_floating_point()]
+            torch._foreach_lerp_([self.shadow[k] for k in fl], [cur[k].detach() for k in fl], 1 - d)
+            for k, s in self.shadow.items():
+                if not s.is_floating_point(): s.copy_(cur[k])
+
+    def state_dict_of(self, module:torch.nn.Module)->dict:
+        "CPU copy of the weights to keep: the average, or `module`'s own when the average is off."
+        src = self.shadow if self.shadow is not None else module.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in src.items()}
+
+    @contextmanager
+    def swapped(self, module:torch.nn.Module):
+        "Run the block with the averaged weights loaded into `module`, then put its own back."
+        if self.shadow is None: yield module; return
+        own = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        module.load_state_dict(self.shadow)
+        try: yield module
+        finally: module.load_state_dict(own)
+
+    def state_dict(self)->dict: return {} if self.shadow is None else {"decay": self.decay, "shadow": self.state_dict_of(None)}
+    def load_state_dict(self, st:dict):
+        if self.shadow is not None and st: self.shadow = {k: v.to(self.shadow[k].device) for k, v in st["shadow"].items()}
 
 # %% ../nbs/10_training.ipynb #9466869a
 class Trainer:
@@ -139,9 +182,11 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.module.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, total, min(t.warmup_steps, total // 4 + 1)))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ema = EmaWeights(self.module, float(t.get("ema_decay", 0.0)))
         self.epoch, self.step, self.best_val_loss, self.best_val_snr = 0, 0, float("inf"), float("-inf")
         self.history = {"train_loss": [], "val_loss": [], "val_snr": []}
-        self.best_state, self.last_eval, self.stop_signal, self.stop_reason = None, None, None, None
+        self.best_state, self.best_epoch, self.last_eval, self.stop_signal, self.stop_reason = None, 0, None, None, None
+        self.time_left_s = float(t.time_limit_min) * 60 if t.get("time_limit_min") else math.inf   # `training.time_limit_min`
 
     # Hooks for distributed training (`train_ray` overrides them); these defaults are single-process training.
     def pick_device(self)->torch.device:
@@ -158,8 +203,9 @@ class Trainer:
         return make_loaders(self.cfg)
 
     def evaluate(self)->EvalResult:
-        "Loss and full-pipeline SNR of the current model on the validation loader."
-        return evaluate(self.module, self.val_loader, self.device, self.cfg.data.fs, amp=self.amp)
+        "Loss and full-pipeline SNR of the weights that would be kept (the EMA's, if on) on the validation loader."
+        with self.ema.swapped(self.module):
+            return evaluate(self.module, self.val_loader, self.device, self.cfg.data.fs, amp=self.amp)
 
     def restore(self, st:dict):
         "Continue from a checkpoint dict (see `save_checkpoint`)."
@@ -167,7 +213,8 @@ class Trainer:
         self.opt.load_state_dict(st["optimizer"]); self.sched.load_state_dict(st["scheduler"])
         self.epoch, self.step, self.history = st["epoch"], st["step"], {k: list(v) for k, v in st["history"].items()}
         self.best_val_loss, self.best_val_snr = st["best_val_loss"], st["best_val_snr"]
-        self.best_state = st.get("best_state") or None
+        self.best_state, self.best_epoch = st.get("best_state") or None, int(st.get("best_epoch", 0))
+        if st.get("ema"): self.ema.load_state_dict(st["ema"])
         torch.set_rng_state(st["torch_rng"]); self.gen.set_state(st["data_rng"])
 
     def check_stop(self):
@@ -183,6 +230,7 @@ class Trainer:
         losses, it = [], iter(self.train_loader)
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{self.cfg.training.epochs}", leave=False)
         for _ in bar:
+            t0 = time.monotonic()
             batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in next(it).items()}
             with torch.autocast(self.device.type, enabled=self.amp):
                 loss = self.module.loss(self.model(batch["image"]), batch)
@@ -194,10 +242,13 @@ class Trainer:
             gn = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.training.grad_clip)
             if not torch.isfinite(gn) and not self.amp:
                 raise NonFiniteLossError(f"gradient norm became {float(gn)} at epoch {self.epoch + 1}, step {self.step}")
-            self.scaler.step(self.opt); self.scaler.update(); self.sched.step()
+            self.scaler.step(self.opt); self.scaler.update(); self.sched.step(); self.ema.update(self.module, self.step)
             self.step += 1; losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             self.check_stop()
+            self.time_left_s -= time.monotonic() - t0
+            if self.time_left_s <= 0:        # the time limit: this epoch ends here, is validated, and training stops
+                self.stop_reason = f"time limit of {self.cfg.training.time_limit_min:g} min reached at step {self.step}"; break
         return float(np.mean(losses))
 
     def run(self):
@@ -208,21 +259,22 @@ class Trainer:
             ev = self.evaluate()
             self.epoch += 1
             self.history["train_loss"].append(tl); self.history["val_loss"].append(ev.loss); self.history["val_snr"].append(ev.snr)
-            if ev.loss < self.best_val_loss:
-                self.best_val_loss = ev.loss
-                self.best_state = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
-            self.best_val_snr = max(self.best_val_snr, ev.snr)
+            self.best_val_loss = min(self.best_val_loss, ev.loss)
+            if self.best_state is None or ev.snr > self.best_val_snr:     # the product's measure picks the model kept
+                self.best_val_snr = ev.snr if np.isfinite(ev.snr) else self.best_val_snr
+                self.best_state, self.best_epoch = self.ema.state_dict_of(self.module), self.epoch
             self.last_eval = ev
-            print(f"epoch {self.epoch}/{self.cfg.training.epochs}: train_loss {tl:.4f}  val_loss {ev.loss:.4f}  val_snr {ev.snr:.2f} dB")
+            print(f"epoch {self.epoch}/{self.cfg.training.epochs}: train_loss {tl:.4f}  val_loss {ev.loss:.4f}  val_snr {ev.snr:.2f} dB"
+                  + (f"  ({ev.failed_pages} validation page(s) failed, scored 0 dB; first: {ev.failures[0]})" if ev.failed_pages else ""), flush=True)
             self._call("on_epoch_end", ev)
             self.check_stop()
         return self
 
     def best_model(self):
-        "A CPU copy of the model with the weights of the best validation loss."
+        "A CPU copy of the model with the weights of the best validation SNR (the EMA's, if on)."
         with torch.random.fork_rng(devices=[]):  # building a model must not move the training RNG
             m = create_model(self.module.approach, **self.module.hparams)
-        m.load_state_dict({k: v.cpu() for k, v in (self.best_state or self.module.state_dict()).items()})
+        m.load_state_dict({k: v.cpu() for k, v in (self.best_state or self.ema.state_dict_of(self.module)).items()})
         return m.eval()
 
 # %% ../nbs/10_training.ipynb #84306f33
@@ -231,14 +283,17 @@ def checkpoint_dir(cfg, run_id:str|None)->Path:
     return Path(cfg.training.checkpoint_dir or work_dir() / "runs" / "checkpoints" / (run_id or "no-run"))
 
 class CheckpointCallback(Callback):
-    "Writes `last.pt` at every epoch boundary and `best_model.pt` on improvement."
+    "Writes `last.pt` at every epoch boundary and `best_model.pt` when `val_snr` improves (and at the end if it never did)."
     def __init__(self, folder): self.folder = Path(folder)
     def on_fit_start(self, tr):
         if tr.epoch == 0: save_checkpoint(self.folder / "last.pt", tr)
+    def _best(self, tr):
+        tmp = self.folder / "best_model.tmp"; torch.save(model_state(tr.best_model()), tmp); os.replace(tmp, self.folder / "best_model.pt")
     def on_epoch_end(self, tr, ev):
         save_checkpoint(self.folder / "last.pt", tr)
-        if tr.best_val_loss == ev.loss:
-            torch.save(model_state(tr.best_model()), self.folder / "best_model.pt")
+        if tr.best_epoch == tr.epoch: self._best(tr)
+    def on_fit_end(self, tr, status):
+        if status == "FINISHED" and not (self.folder / "best_model.pt").exists(): self._best(tr)
 
 class MLflowCallback(Callback):
     "Logs metrics, plots, artifacts and the registered model of a run."
@@ -256,7 +311,8 @@ class MLflowCallback(Callback):
         with self._timed():
             e = tr.epoch
             self.tracker.log_metrics({"train_loss": tr.history["train_loss"][-1], "val_loss": ev.loss,
-                                      "val_snr": ev.snr, "best_val_loss": tr.best_val_loss, "best_val_snr": tr.best_val_snr, "lr": tr.opt.param_groups[0]["lr"]}, step=e)
+                                      "val_snr": ev.snr, "best_val_loss": tr.best_val_loss, "best_val_snr": tr.best_val_snr,
+                                      "val_failed_pages": ev.failed_pages, "lr": tr.opt.param_groups[0]["lr"]}, step=e)
             if e % max(1, tr.cfg.training.snr_every) == 0 or e == tr.cfg.training.epochs:
                 self.tracker.log_metrics({f"snr_{l}": v for l, v in ev.snr_per_lead.items()}, step=e)
         self.epoch_s += time.perf_counter() - t0
@@ -277,8 +333,7 @@ class MLflowCallback(Callback):
                                         est=np.stack([e for _, e in ev.examples]), fs=fs, leads=np.array(LEADS))
                     t.log_artifact(str(self.folder / "val_examples.npz"), "predictions")
             best = tr.best_model()
-            torch.save(model_state(best), self.folder / "best_model.pt")
-            t.log_artifact(str(self.folder / "best_model.pt"))
+            t.log_artifact(str(self.folder / "best_model.pt"))          # written by `CheckpointCallback`
             # time in MLflow calls so far (per-epoch logging + end-of-run artifacts; the model upload below is not in it)
             t.log_metrics({"tracking_overhead_s": self.tracking_s + time.perf_counter() - t0, "tracking_epoch_s": self.epoch_s}, step=tr.epoch)
             name = f"ecg_digitizer_{tr.cfg.approach.method}" if tr.cfg.mlflow.register_model else None
@@ -299,6 +354,17 @@ def _graceful_interrupts(tr):
     try: yield
     finally:
         for s, h in old.items(): signal.signal(s, h)
+
+CRASH_TAGS = ("error", "failure_reason", "interrupted", "resume_with")   # cleared when a run is resumed
+
+def failure_reason(e:BaseException)->str:
+    "Short reason a run ended FAILED (tag `failure_reason`)."
+    from ecg_digitization.records import DataError
+    from ecg_digitization.config import ConfigError
+    for cls, why in ((NonFiniteLossError, "non_finite_loss"), ((MemoryError, torch.OutOfMemoryError), "out_of_memory"),
+                     (ConfigError, "config_error"), (DataError, "data_error")):
+        if isinstance(e, cls): return why
+    return f"exception:{type(e).__name__}"
 
 @dataclass
 class FitResult:
@@ -376,9 +442,10 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
             tr = (trainer_cls or Trainer)(cfg, [CheckpointCallback(folder), mlcb, *callbacks], run_id=run_id)
             tracker.set_tags({"device": str(tr.device)})
             if st is not None:
-                tr.restore(st); tracker.set_tags({"resumed_from_epoch": str(tr.epoch)})
+                tr.restore(st); tracker.delete_tags(CRASH_TAGS); tracker.set_tags({"resumed_from_epoch": str(tr.epoch)})
             with _graceful_interrupts(tr): tr.run()
             status = "FINISHED"
+            if tr.stop_reason: tracker.set_tags({"stopped_early": tr.stop_reason})
             tr._call("on_fit_end", status)
     except KeyboardInterrupt as e:
         status = "KILLED"
@@ -386,10 +453,11 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
         tracker.set_tags({"interrupted": f"{type(e).__name__}: {e}", "resume_with": f"training.resume={run_id}"})
         tracker.end_run(status="KILLED"); raise
     except BaseException as e:
-        tags = {"error": f"{type(e).__name__}: {e}"[:4000]}
-        if isinstance(e, NonFiniteLossError): tags["failure_reason"] = "non_finite_loss"
+        import traceback
         if (folder / "last.pt").exists(): tracker.log_artifact(str(folder / "last.pt"), "checkpoints")
-        tracker.set_tags(tags); tracker.end_run(status="FAILED"); raise
+        tracker.set_tags({"error": f"{type(e).__name__}: {e}"[:4000], "failure_reason": failure_reason(e)})
+        tracker.log_text("".join(traceback.format_exception(e)), "error.txt")
+        tracker.end_run(status="FAILED"); raise
     info = getattr(mlcb, "model_info", None)
     version = getattr(info, "registered_model_version", None)
     uri = f"models:/ecg_digitizer_{cfg.approach.method}/{version}" if version else None
