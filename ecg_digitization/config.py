@@ -34,7 +34,8 @@ class ModelConfig:
     decoder_channels: list = field(default_factory=lambda: [128, 64, 48, 32, 16])  # U-Net decoder widths
     coarse_hz: float = 25.0           # baseline: output samples per second before upsampling
     seg_target: str = "trace"         # signalsavants: trace (trace vs paper; leads from the detected layout) | leads (13 classes)
-    architecture: str = "unet"        # signalsavants: unet (ours) | smp_unet | smp_unetplusplus | smp_fpn | smp_deeplabv3plus | … (models.ARCHITECTURES)
+    init_from: Optional[str] = None   # start from these weights: default (the shipped model), a checkpoint .pt, or models:/…
+    architecture: str = "smp_unet"    # signalsavants: smp_unet | smp_unetplusplus | smp_fpn | smp_deeplabv3plus | … | unet (ours); config.ARCHITECTURES
     dropout: float = 0.1
 
 @dataclass
@@ -119,6 +120,9 @@ class Config:
 PRESETS = {
     "cpu_quick": {"training": {"epochs": 3, "batch_size": 8, "lr": 2e-3},
                   "data": {"train_size": 64, "val_size": 8, "dpi": 100}},
+    "cpu_finetune": {"training": {"epochs": 2, "batch_size": 8, "lr": 3e-4, "warmup_steps": 4},
+                     "data": {"train_size": 48, "val_size": 8, "dpi": 100, "augment_strength": 1.0},
+                     "model": {"init_from": "default"}},
     "cpu_full": {"training": {"epochs": 24, "batch_size": 16, "lr": 2e-3},
                  "data": {"train_size": 384, "val_size": 16, "dpi": 100, "augment_strength": 0.5, "cache": True}},
     "gpu": {"training": {"epochs": 12, "batch_size": 32, "lr": 1e-3, "amp": True, "device": "cuda", "warmup_steps": 200},

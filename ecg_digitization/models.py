@@ -4,6 +4,8 @@
 
 # %% ../nbs/05_models.ipynb #a07b00de
 from __future__ import annotations
+from pathlib import Path
+from importlib.resources import files
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import cv2, timm
 from .core import LEADS, N_LEADS, DEFAULT_FS, DEFAULT_DURATION_S, EcgRecord, get_layout
@@ -11,8 +13,9 @@ from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES
 from .grid import flatten_paper
 
 # %% auto #0
-__all__ = ['MODEL_REGISTRY', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet', 'BaselineRegressor',
-           'UNetDecoder', 'smp_network', 'SignalSavantsSegmenter', 'model_state', 'model_from_state']
+__all__ = ['MODEL_REGISTRY', 'DEFAULT_MODEL', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet',
+           'BaselineRegressor', 'UNetDecoder', 'smp_network', 'SignalSavantsSegmenter', 'model_state',
+           'model_from_state', 'load_model_file']
 
 # %% ../nbs/05_models.ipynb #020b42a4
 MODEL_REGISTRY = {}
@@ -31,7 +34,7 @@ def create_model(name_or_cfg, # approach name ('baseline' | 'signalsavants') or 
         name = cfg.approach.method
         kw = dict(encoder_name=cfg.model.encoder_name, weights_path=cfg.model.weights_path,
                   decoder_channels=list(cfg.model.decoder_channels), coarse_hz=cfg.model.coarse_hz,
-                  seg_target=cfg.model.get("seg_target", "trace"), architecture=cfg.model.get("architecture", "unet"),
+                  seg_target=cfg.model.get("seg_target", "trace"), architecture=cfg.model.get("architecture", "smp_unet"),
                   dropout=cfg.model.dropout, input_size=(cfg.data.image_height, cfg.data.image_width),
                   layout=cfg.data.layout, fs=cfg.data.fs) | kw
         pretrained = pretrained or cfg.model.pretrained
@@ -235,15 +238,14 @@ class SignalSavantsSegmenter(DigitizerNet):
     def __init__(self, encoder_name="resnet18", pretrained=False, decoder_channels=(128, 64, 48, 32, 16),
                  seg_target="trace", bg_weight=0.1, pos_weight=2.0, dice_weight=1.0,
                  refine_max_side=2200, # digitize: refine the trace map with the page's ink at up to this many px (0: off)
-                 architecture="unet",  # `ARCHITECTURES`: our U-Net with a full-resolution skip, or a segmentation-models-pytorch one
+                 architecture="smp_unet", # `config.ARCHITECTURES`: a segmentation-models-pytorch network, or `unet` (ours)
                  weights_path=None, **kw):
         for k in ("coarse_hz", "dropout"): kw.pop(k, None)
         if seg_target not in ("trace", "leads"): raise ValueError(f"seg_target must be 'trace' or 'leads', got {seg_target!r}")
         if architecture not in ARCHITECTURES: raise ConfigError(f"unknown model.architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
-        extra = {} if architecture == "unet" else {"architecture": architecture}   # checkpoints of the U-Net stay as they were
         super().__init__(encoder_name, pretrained, weights_path, decoder_channels=list(decoder_channels), seg_target=seg_target,
                          bg_weight=bg_weight, pos_weight=pos_weight, dice_weight=dice_weight, refine_max_side=refine_max_side,
-                         build_encoder=architecture == "unet", **extra, **kw)
+                         architecture=architecture, build_encoder=architecture == "unet", **kw)
         self.refine_max_side, self.seg_target, self.architecture = int(refine_max_side), seg_target, architecture
         n_out = 1 if seg_target == "trace" else N_LEADS + 1
         if architecture == "unet": self.decoder = UNetDecoder(self.encoder.feature_info.channels(), list(decoder_channels), n_out)
@@ -311,8 +313,21 @@ def model_state(model:DigitizerNet)->dict:
     return {"approach": model.approach, "hparams": dict(model.hparams), "state_dict": model.state_dict()}
 
 def model_from_state(state:dict)->DigitizerNet:
-    "Rebuild a model from `model_state` output (weights loaded, eval mode)."
+    "Rebuild a model from `model_state` output (weights loaded, in float32 even if stored in float16; eval mode)."
     hp = dict(state["hparams"])
+    if state["approach"] == "signalsavants": hp.setdefault("architecture", "unet")   # checkpoints from before `architecture` existed
     model = create_model(state["approach"], **hp)
     model.load_state_dict(state["state_dict"])
     return model.eval()
+
+DEFAULT_MODEL = Path(str(files("ecg_digitization").joinpath("weights", "default.pt")))   # the trained model that ships with the package
+
+def load_model_file(path:str|Path # a checkpoint (`best_model.pt`, `last.pt`, a `model_state` dict) or "default"
+                   )->DigitizerNet:
+    "The model stored in a checkpoint file, read with `torch.load(weights_only=True)`, in eval mode; `'default'` is the shipped model."
+    p = DEFAULT_MODEL if str(path) == "default" else Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"the shipped model {p} is missing from this installation (reinstall the package)" if str(path) == "default"
+                                else f"checkpoint {p} not found")
+    st = torch.load(p, map_location="cpu", weights_only=True)
+    return model_from_state(st["model"] if "model" in st else st)

@@ -13,13 +13,13 @@ from omegaconf import OmegaConf, DictConfig
 from tqdm.auto import tqdm
 from .core import LEADS, work_dir
 from .config import compose_config, validate_config, to_yaml
-from .models import create_model, model_state, model_from_state
+from .models import create_model, model_state, model_from_state, load_model_file
 
 # %% auto #0
 __all__ = ['CRASH_TAGS', 'resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate',
-           'Callback', 'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint', 'load_checkpoint',
-           'load_model_checkpoint', 'EmaWeights', 'Trainer', 'checkpoint_dir', 'CheckpointCallback', 'MLflowCallback',
-           'failure_reason', 'FitResult', 'make_tracker', 'fit']
+           'Callback', 'init_weights', 'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint',
+           'load_checkpoint', 'load_model_checkpoint', 'EmaWeights', 'Trainer', 'checkpoint_dir', 'CheckpointCallback',
+           'MLflowCallback', 'failure_reason', 'FitResult', 'make_tracker', 'fit']
 
 # %% ../nbs/10_training.ipynb #c436e699
 def resolve_device(name:str="auto")->torch.device:
@@ -100,6 +100,22 @@ class Callback:
     def on_epoch_end(self, tr, ev:EvalResult): pass
     def on_fit_end(self, tr, status:str): pass
 
+def init_weights(module:torch.nn.Module, src:str # "default" (the shipped model), a checkpoint file, or a models:/ / runs:/ URI
+                ):
+    "Copy the weights of `src` into `module` (`model.init_from`); `ConfigError` if the two networks differ."
+    from ecg_digitization.config import ConfigError
+    if str(src).startswith(("models:/", "runs:/")):
+        from ecg_digitization.tracking import load_registered_model
+        other = load_registered_model(str(src))
+    else: other = load_model_file(src)
+    mine, theirs = module.state_dict(), other.state_dict()
+    if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+        hp = getattr(other, "hparams", {})
+        raise ConfigError(f"model.init_from={src} holds a different network ({getattr(other, 'approach', '?')}, encoder "
+                          f"{hp.get('encoder_name')}, architecture {hp.get('architecture', 'unet')}, seg_target {hp.get('seg_target')}); "
+                          "use the same approach, model.encoder_name, model.architecture and model.seg_target, or drop model.init_from")
+    module.load_state_dict(theirs)
+
 class NonFiniteLossError(FloatingPointError):
     "The training loss or gradients became NaN/inf."
 
@@ -124,9 +140,8 @@ def load_checkpoint(path)->dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 def load_model_checkpoint(path)->"torch.nn.Module":
-    "The model stored in a checkpoint (`best_model.pt` or `last.pt`), in eval mode."
-    st = load_checkpoint(path)
-    return model_from_state(st["model"] if "model" in st else st)
+    "The model stored in a checkpoint (`best_model.pt`, `last.pt`, or `'default'`: the shipped model), in eval mode."
+    return load_model_file(path)
 
 # %% ../nbs/10_training.ipynb #99e7e3a8
 class EmaWeights:
@@ -173,7 +188,9 @@ class Trainer:
         t = cfg.training
         self.device = self.pick_device()
         self.amp = bool(t.amp) and self.device.type == "cuda"
-        self.module = create_model(cfg).to(self.device)
+        self.module = create_model(cfg)
+        if cfg.model.get("init_from"): init_weights(self.module, cfg.model.init_from)
+        self.module = self.module.to(self.device)
         self.model = self.wrap_model(self.module)  # what forward() goes through; a DDP wrapper under Ray Train
         self.train_loader, self.val_loader = self.make_loaders()
         self.gen = self.train_loader.generator  # shuffling RNG, saved in checkpoints
