@@ -1,9 +1,10 @@
 """Speed of `render_ecg` and `augment` on the Challenge page size (200 dpi, letter landscape, 3x4+II: 2200x1700 px).
 
 Targets (20x ecg-image-kit per core: ~1.4 s clean, ~3.7 s with distortions): clean < 70 ms, augmented < 185 ms per
-page, single process. OpenCV runs with 1 thread (per-core figure) and then with its default thread count. The table
-gives wall-clock median / p90 / min and the median process CPU time (a per-core figure that other processes on a
-busy machine inflate less than wall-clock time).
+page, single process. `augmented_all_steps` forces every augmentation on at once; `augmented_heavy` is the
+`heavy_shading` preset (the heavy-shading evaluation setting). OpenCV runs with 1 thread (per-core figure) and then
+with its default thread count. The table gives wall-clock median / p90 / min and the median process CPU time (a
+per-core figure that other processes on a busy machine inflate less than wall-clock time).
 
     python benchmarks/bench_render.py [--n 40] [--out benchmarks/results/render.json]
 """
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 from ecg_digitization.core import EcgRecord, LEADS, shared_data_dir
 from ecg_digitization.render import render_ecg
-from ecg_digitization.augment import augment, AUGMENTATIONS
+from ecg_digitization.augment import augment, heavy_shading, AUGMENTATIONS
 
 TARGETS_MS = {"clean": 70.0, "augmented": 185.0}
 
@@ -39,7 +40,7 @@ def time_ms(fn, n:int)->tuple:
     return wall, cpu
 
 def run(rec:EcgRecord, n:int)->dict:
-    "Median / p90 ms for clean pages, augment alone, render + augment, and render + every augmentation."
+    "Median / p90 ms for clean pages, augment alone, render + augment, render + every augmentation, render + heavy preset."
     kw = dict(layout="3x4+II", dpi=200, paper="letter")
     page = render_ecg(rec, **kw)
     everything = {k: True for k in AUGMENTATIONS}
@@ -48,6 +49,7 @@ def run(rec:EcgRecord, n:int)->dict:
         "augment_only": lambda i: augment(page, np.random.default_rng(i), 1.0),
         "augmented": lambda i: augment(render_ecg(rec, rng=np.random.default_rng(i), **kw), np.random.default_rng(i), 1.0),
         "augmented_all_steps": lambda i: augment(render_ecg(rec, rng=np.random.default_rng(i), **kw), np.random.default_rng(i), 1.0, **everything),
+        "augmented_heavy": lambda i: heavy_shading(render_ecg(rec, rng=np.random.default_rng(i), **kw), np.random.default_rng(i)),
     }
     res = {}
     for name, fn in cases.items():

@@ -56,12 +56,20 @@ def follow(r:RenderedEcg, H:np.ndarray, image:np.ndarray, mask:np.ndarray, name:
 def warp(r:RenderedEcg, H:np.ndarray, # 3x3 homography, current px -> new px
          size:tuple|None=None,         # (width, height) of the result; None: unchanged
          border=(255, 255, 255),       # RGB outside the page
-         name:str="warp", **params)->RenderedEcg:
+         name:str="warp",
+         backdrop:np.ndarray|None=None, # (height, width, 3) uint8 image to show outside the page instead of `border`
+         **params)->RenderedEcg:
     "Apply a homography to the page and all its ground truth."
     H = np.asarray(H, np.float64)
     W, Hh = size or (r.shape[1], r.shape[0])
     img = cv2.warpPerspective(r.image, H, (W, Hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                               borderValue=tuple(int(c) for c in border))
+    h, w = r.shape
+    q = project(H, np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]]))   # the page's outline
+    if backdrop is not None and np.isfinite(q).all():
+        inside = np.zeros((Hh, W), np.uint8)
+        cv2.fillConvexPoly(inside, np.round(q * 16).astype(np.int32), 255, cv2.LINE_8, shift=4)
+        img = cv2.copyTo(backdrop, cv2.bitwise_not(inside), img)
     moved = follow(r, H, img, None, name, **params)   # the mask comes next, from what `follow` moved
     if "trace_lines" in moved.meta:  # redraw from the moved sub-pixel polylines: no nearest-neighbour staircase
         lw = max(1, int(round(r.meta.get("line_px", 1) * _local_scale(H, (r.shape[1] - 1) / 2, (r.shape[0] - 1) / 2))))

@@ -12,6 +12,6 @@ def test_bench_render_script_writes_results(tmp_path):
     res = json.loads(out.read_text())
     assert res["page_px"][:2] == [1700, 2200]
     for threads in res["results"].values():
-        assert set(threads) == {"clean", "augment_only", "augmented", "augmented_all_steps"}
+        assert set(threads) == {"clean", "augment_only", "augmented", "augmented_all_steps", "augmented_heavy"}
         assert all(v["median_ms"] > 0 and v["n"] == 2 for v in threads.values())
     assert "clean" in p.stdout and "augmented" in p.stdout
