@@ -24,8 +24,9 @@ class FolderTracker:
     def start_run(self, run_id=None, **kw):
         self.run_id, self.active = run_id or time.strftime("offline-%Y%m%d-%H%M%S"), True; return self
     def log_config(self, cfg):
-        from ecg_digitization.tracking_store import flatten_config
-        self._p("params.json").write_text(json.dumps(flatten_config(cfg), indent=1, default=str))
+        def flat(d, pre=""):
+            return {k2: v2 for k, v in d.items() for k2, v2 in (flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(f"{pre}{k}", v)])}
+        self._p("params.json").write_text(json.dumps(flat(cfg), indent=1, default=str))
     def log_text(self, text, artifact_file): self._p(f"artifacts/{artifact_file}").write_text(str(text))
     def set_tags(self, tags):
         self.tags.update({k: str(v) for k, v in tags.items()}); self._p("tags.json").write_text(json.dumps(self.tags, indent=1))
