@@ -4,19 +4,21 @@
 
 # %% ../nbs/13_digitize.ipynb #09794d69
 from __future__ import annotations
-import argparse, math, os, sys, tempfile, warnings
+import argparse, math, numbers, os, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch, cv2
 from tqdm.auto import tqdm
 from .core import EcgRecord, DEFAULT_FS, LEADS
+from .records import DataError
+from .errors import as_data_error, data_errors
 
 # %% auto #0
 __all__ = ['MIN_SIDE_PX', 'MAX_PIXELS', 'MAX_FS', 'ImageError', 'read_image', 'Digitizer', 'page_traces', 'overlay_figure',
            'write_outputs', 'main']
 
 # %% ../nbs/13_digitize.ipynb #14559c16
-class ImageError(ValueError):
-    "An input file is not a usable ECG page image."
+class ImageError(DataError):
+    "An input file is not a usable ECG page image; `str()` is '<file>: <problem>'."
 
 MIN_SIDE_PX = 200    # smaller pages cannot hold a readable 12-lead printout
 MAX_PIXELS = 80e6    # refuse decompression bombs (e.g. 20000 x 20000 px)
@@ -38,25 +40,38 @@ def _declared_size(path:Path, data:np.ndarray)->tuple|None:
 
 def _too_large(path, w, h):
     size = f"{w}x{h} px; " if math.isfinite(w * h) else ""
-    raise ImageError(f"{path}: image too large ({size}at most {MAX_PIXELS / 1e6:g} megapixels)")
+    raise ImageError(path, f"image too large ({size}at most {MAX_PIXELS / 1e6:g} megapixels)")
 
 def read_image(path:str|Path # an image file
               )->np.ndarray:
     "An (H,W,3) uint8 RGB page from `path`; `ImageError` if it is missing, not an image, or too small/large."
     path = Path(path)
-    if not path.exists(): raise ImageError(f"{path}: file not found")
-    if path.stat().st_size == 0: raise ImageError(f"{path}: empty file")
-    data = np.fromfile(path, np.uint8)
+    if not path.exists(): raise ImageError(path, "file not found")
+    if not path.is_file(): raise ImageError(path, "not a file")
+    if path.stat().st_size == 0: raise ImageError(path, "empty file")
+    try: data = np.fromfile(path, np.uint8)
+    except OSError as e: raise ImageError(path, f"cannot be read ({e.strerror or e})") from None
     size = _declared_size(path, data)
     if size and size[0] * size[1] > MAX_PIXELS: _too_large(path, *size)
     try: img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as e: raise ImageError(f"{path}: not an image OpenCV can read ({_cv2_reason(e)})") from None
-    if img is None: raise ImageError(f"{path}: not an image OpenCV can read")
+    except cv2.error as e: raise ImageError(path, f"not an image OpenCV can read ({_cv2_reason(e)})") from None
+    if img is None: raise ImageError(path, "not an image OpenCV can read")
     if img.shape[0] * img.shape[1] > MAX_PIXELS: _too_large(path, img.shape[1], img.shape[0])
-    if min(img.shape[:2]) < MIN_SIDE_PX: raise ImageError(f"{path}: image is {img.shape[1]}x{img.shape[0]} px, too small for an ECG page (min {MIN_SIDE_PX} px)")
+    if min(img.shape[:2]) < MIN_SIDE_PX: raise ImageError(path, f"image is {img.shape[1]}x{img.shape[0]} px, too small for an ECG page (min {MIN_SIDE_PX} px)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 # %% ../nbs/13_digitize.ipynb #dcfa17b7
+def _check_fs(fs):
+    "`ValueError` unless `fs` is a sampling rate in (0, `MAX_FS`] Hz."
+    if not (isinstance(fs, numbers.Real) and math.isfinite(fs) and 0 < fs <= MAX_FS): raise ValueError(f"fs must be a rate in (0, {MAX_FS}] Hz, got {fs!r}")
+
+def _page_array(image, where:str)->np.ndarray:
+    "`image` as an array of numbers without NaN (the model checks its shape), or a `DataError` naming `where`."
+    img = np.asarray(image)
+    if img.dtype.kind not in "biuf": raise DataError(where, f"expected an (H,W,3) uint8 page image, got {img.dtype} values")
+    if img.dtype.kind == "f" and not np.isfinite(img).all(): raise DataError(where, "the page image holds NaN or infinite values")
+    return img
+
 class Digitizer:
     "Turns page images into 12-lead `EcgRecord`s with a trained model."
     def __init__(self, model:torch.nn.Module, device:str="auto",
@@ -83,9 +98,10 @@ class Digitizer:
     def digitize(self, image:np.ndarray|str|Path, # (H,W,3) uint8 page, or an image file
                  fs:float=DEFAULT_FS,             # output sampling rate, Hz
                  name:str="digitized")->EcgRecord:
-        "One page → 12 leads in mV at `fs` Hz, NaN where the page shows nothing."
-        if isinstance(image, (str, Path)): name, image = Path(image).stem, read_image(image)
-        return self.model.digitize(np.asarray(image), fs=fs, name=name)
+        "One page → 12 leads in mV at `fs` Hz, NaN where the page shows nothing; `DataError` naming the file (or `name`) if the page cannot be read."
+        _check_fs(fs); where = name
+        if isinstance(image, (str, Path)): where, name, image = str(Path(image)), Path(image).stem, read_image(image)
+        with data_errors(where): return self.model.digitize(_page_array(image, where), fs=fs, name=name)
 
     @property
     def default_batch_size(self)->int:
@@ -116,9 +132,9 @@ class Digitizer:
                       fs:float=DEFAULT_FS, names:list|None=None,
                       batch_size:int|None=None      # pages per forward pass; default `default_batch_size`
                      )->list:
-        """Records of `images` in order, `batch_size` pages per forward pass; a page that fails gives its exception instead of a record.
+        """Records of `images` in order, `batch_size` pages per forward pass; a page that fails gives its exception instead of a record (a `DataError` naming it when the page is at fault).
         With `workers`, that many processes resize the pages and refine and vectorize them after their forward pass, which runs here."""
-        names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
+        _check_fs(fs); names = list(names) if names is not None else [f"digitized_{i}" for i in range(len(images))]
         bs, out = max(1, int(batch_size or self.default_batch_size)), []
         if self.workers:                            # the processes resize every page first, then finish them as they come
             pre = [self._finishers().submit(_input_pixels, np.asarray(im)) for im in images]
@@ -131,9 +147,9 @@ class Digitizer:
                 out += [self._finishers().submit(_finish_page, y[j:j + 1], im, fs, nm) for j, (im, nm) in enumerate(zip(imgs, nms))]
             except Exception:                       # one bad page (or GPU memory): each page on its own says which
                 for im, nm in zip(imgs, nms):
-                    try: out.append(self.model.digitize(im, fs=fs, name=nm))
+                    try: out.append(self.digitize(im, fs=fs, name=nm))
                     except Exception as e: out.append(e)
-        return [_result(r) for r in out]
+        return [_result(r, nm) for r, nm in zip(out, names)]
 
 _FINISHER = None   # a finishing process's model
 
@@ -154,15 +170,15 @@ def _input_pixels(image:np.ndarray)->np.ndarray:
     return _FINISHER.input_pixels(image)
 
 def _finish_page(y:np.ndarray, image:np.ndarray, fs:float, name:str)->EcgRecord:
-    "Refine and vectorize one page from its slice of a forward pass (runs in a finishing process)."
-    return _FINISHER.finish(torch.from_numpy(y), image, fs, name)
+    "Refine and vectorize one page from its slice of a forward pass (runs in a finishing process, where a bad page's error is named)."
+    with data_errors(name): return _FINISHER.finish(torch.from_numpy(y), image, fs, name)
 
-def _result(r):
-    "A record, or the exception that stopped its page (a finishing process's included)."
+def _result(r, name:str):
+    "A record, or the exception that stopped page `name` (a finishing process's included; as `as_data_error`)."
     from concurrent.futures import Future
-    if not isinstance(r, Future): return r
+    if not isinstance(r, Future): return r if isinstance(r, EcgRecord) else as_data_error(r, name)
     try: return r.result()
-    except Exception as e: return e
+    except Exception as e: return as_data_error(e, name)
 
 # %% ../nbs/13_digitize.ipynb #4f7bdf28
 def page_traces(rec:EcgRecord)->np.ndarray|None:
@@ -238,7 +254,10 @@ def main(argv:list|None=None)->int:
         print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
     out, failed, bs = Path(a.out), [], a.batch_size or dig.default_batch_size
     chunk = bs * max(1, dig.workers)                # pages read at a time: a batch for each finishing process
-    def fail(f, e): failed.append(f); print(f"error: {f}: {type(e).__name__}: {e}", file=sys.stderr)
+    def fail(f, e):                                 # a DataError about this page says the problem; anything else its type too
+        failed.append(f)
+        msg = e.problem if isinstance(e, DataError) and e.path in (str(f), str(Path(f)), Path(f).stem) else f"{type(e).__name__}: {e}"
+        tqdm.write(f"error: {f}: {' '.join(str(msg).split())}", file=sys.stderr)   # a line of its own, not inside the bar
     with dig, tqdm(total=len(a.images), desc="digitizing", unit="page", disable=len(a.images) < 2) as bar:
         for i in range(0, len(a.images), chunk):    # read a chunk, digitize it batch by batch, write each record
             files, imgs = [], []
@@ -249,6 +268,7 @@ def main(argv:list|None=None)->int:
                 try:
                     if isinstance(rec, Exception): raise rec
                     write_outputs(rec, img, out, a.overlay)
+                    if rec.meta.get("warning"): tqdm.write(f"warning: {f}: {rec.meta['warning']}; its record is all NaN", file=sys.stderr)
                 except Exception as e: fail(f, e)
                 bar.update(1)
     ok = len(a.images) - len(failed)

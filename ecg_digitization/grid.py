@@ -149,8 +149,9 @@ def detect_calibration_pulse(img:np.ndarray,          # (H,W,3) RGB or (H,W) lev
     "Calibration pulses found: dicts `x0, x1, y_base, y_top, px_per_mv` (pixel columns/rows), top to bottom."
     ppm = px_per_mm or estimate_grid_pitch(img)
     if ppm is None: return []
-    dark = trace_ink(img).astype(np.uint8)
     hpx, wpx = CAL_PULSE_MV * GAIN_MM_MV * ppm, CAL_PULSE_S * PAPER_SPEED_MM_S * ppm
+    if not 1 <= hpx * (1 - tol) <= img.shape[0]: return []       # a pulse under a pixel or taller than the page: none seen
+    dark = trace_ink(img).astype(np.uint8)
     vert = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((int(hpx * (1 - tol)), 1), np.uint8))
     n, lab, st, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     strokes = [(x + (w - 1) / 2, y + (w - 1) / 2, y + h - 1 - (w - 1) / 2)        # centre line of a w-px stroke

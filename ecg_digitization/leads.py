@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import cv2
 from .core import LEADS, N_LEADS, Layout, LAYOUTS, get_layout, DEFAULT_DURATION_S
+from .records import DataError
 
 # %% auto #0
 __all__ = ['row_baselines', 'rotation_from_trace', 'layout_rows', 'guess_layout_from_rows', 'assign_leads']
@@ -18,7 +19,7 @@ def row_baselines(p:np.ndarray,            # (H,W) trace probability (or 0/1 mas
                  )->np.ndarray:
     "Pixel rows (top to bottom) of the `n` strongest horizontal trace bands: the printed rows' isoelectric lines."
     prof = (np.asarray(p) >= threshold).sum(1).astype(np.float32)
-    if prof.sum() == 0: raise ValueError("the trace map has no pixels above the threshold")
+    if prof.sum() == 0: raise DataError("trace map", f"no ECG trace found on the page (no pixel reaches the threshold {threshold:g})")
     cum = np.cumsum(prof) / prof.sum()
     lo, hi = np.searchsorted(cum, 0.005), np.searchsorted(cum, 0.995)
     pitch = max((hi - lo) / max(n - 0.5, 1.0), 4.0)                   # px between rows, from the traces' extent
@@ -82,17 +83,17 @@ def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 
                  threshold:float=0.5)->np.ndarray:
     "(12,H,W) per-lead maps: each trace pixel's probability moved to the lead its row and column show."
     p = np.asarray(p, np.float32)
-    if p.ndim != 2: raise ValueError(f"expected an (H,W) trace map, got shape {p.shape}")
+    if p.ndim != 2: raise DataError("trace map", f"expected an (H,W) trace map, got shape {p.shape}")
     lay = guess_layout_from_rows(p, threshold) if layout is None else get_layout(layout)
     rows = layout_rows(lay)
     base = row_baselines(p, len(rows), threshold)
-    if len(base) < len(rows): raise ValueError(f"found {len(base)} trace rows; layout {lay.name} prints {len(rows)}")
+    if len(base) < len(rows): raise DataError("trace map", f"could not find the rows of the layout: {lay.name} prints {len(rows)}, the map shows {len(base)}")
     ys, xs = np.nonzero(p >= threshold)
     r = np.searchsorted((base[1:] + base[:-1]) / 2, ys)
     pitch = np.median(np.diff(base)) if len(base) > 1 else p.shape[0]
     near = np.abs(ys - base[r]) <= 0.7 * pitch                        # page borders, header lines: not a row's trace
     ext = [_span(xs[(r == i) & near], p.shape[1]) for i in range(len(rows)) if ((r == i) & near).sum() > 20]
-    if not ext: raise ValueError("too few trace pixels to find the time axis")
+    if not ext: raise DataError("trace map", "too few trace pixels in the rows to find the time axis")
     x0, x1 = np.median(ext, 0)
     keep = near & (xs >= x0 - 0.005 * p.shape[1]) & (xs <= x1 + 0.005 * p.shape[1])
     ys, xs, r = ys[keep], xs[keep], r[keep]

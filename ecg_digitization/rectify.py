@@ -40,6 +40,7 @@ def tile_line_angles(img:np.ndarray,          # (H,W,3) RGB or (H,W) grey page
         for c in range(tiles[1]):
             y0, y1, x0, x1 = r * H // tiles[0], (r + 1) * H // tiles[0], c * W // tiles[1], (c + 1) * W // tiles[1]
             t = ink[y0:y1, x0:x1]
+            if t.size < 200: continue                                            # too small to hold 200 ink pixels
             ys, xs = np.nonzero(t > max(8.0, float(np.percentile(t, 75))))
             if len(xs) < 200: continue
             w = t[ys, xs].astype(np.float64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import cv2
 from .grid import ink_map
+from .records import DataError
 
 # %% auto #0
 __all__ = ['refine_trace']
@@ -18,9 +19,14 @@ def refine_trace(prob:np.ndarray,      # (h,w) or (1,h,w) trace probability from
                  grow:int=2            # px added around the band at full resolution
                 )->np.ndarray:
     "(1,H,W) float32 trace map at the image's resolution: the network's band, weighted by the page's ink."
-    p = np.asarray(prob, np.float32)
-    p = p[0] if p.ndim == 3 else p
-    if p.ndim != 2 or np.asarray(image).ndim not in (2, 3): raise ValueError(f"expected an (h,w) map and an (H,W,3) image, got {p.shape} and {np.shape(image)}")
+    p, image = np.asarray(prob), np.asarray(image)
+    p = p[0] if p.ndim == 3 and p.shape[0] == 1 else p
+    if p.ndim != 2 or p.size == 0 or p.dtype.kind not in "biuf":
+        raise DataError("trace map", f"expected an (h,w) or (1,h,w) map of numbers, got {p.dtype} values of shape {np.shape(prob)}")
+    p = p.astype(np.float32)
+    if not np.isfinite(p).all(): raise DataError("trace map", "holds NaN or infinite values")
+    if image.dtype != np.uint8 or image.size == 0 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        raise DataError("page image", f"expected (H,W,3) uint8 RGB, got {image.dtype} values of shape {image.shape}")
     H, W = image.shape[:2]
     up = cv2.resize(p, (W, H), interpolation=cv2.INTER_LINEAR)
     band = cv2.dilate((up >= threshold).astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0

@@ -74,7 +74,7 @@ def track_runs(x, top, bot, w,
     starts = np.r_[0, np.nonzero(np.diff(x))[0] + 1]; ends = np.r_[starts[1:], len(x)]
     multi = (ends - starts) > 1
     if not multi.any(): return np.ones(len(x), bool)
-    near = np.convolve(multi, np.ones(2 * max_skip + 5), "same") > 0      # columns within reach of an ambiguous one
+    near = maximum_filter1d(multi.astype(np.uint8), 2 * max_skip + 5, mode="constant") > 0   # columns within reach of an ambiguous one
     keep = np.ones(len(x), bool)
     span = edge * min(x[-1] - x[0], 600)                                   # labels and separators sit at the ends
     zone = (x[0] + span, x[-1] - span)

@@ -14,6 +14,8 @@ from .native import native_edges
 from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
 from .einthoven import fuse_limb_leads
 from .rectify import estimate_homography, perspective_px, fit_canvas
+from .records import DataError
+from .errors import data_errors
 import cv2
 
 # %% auto #0
@@ -36,6 +38,26 @@ def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0)->tuple:
         fit = x0 + pps * p.t0
         start[id(p)] = fit if x[2 * n] - fit > -tol_px else x[2 * n]
     return float(pps), start
+
+# %% ../nbs/06_vectorize.ipynb #32f79378
+def _checked(m, image)->tuple:
+    "`(map, image, what)`: the inputs of `vectorize` as arrays and what the map is, or a `DataError` saying what is wrong with them."
+    try: m, image = np.asarray(m), (None if image is None else np.asarray(image))
+    except ValueError as e: raise DataError("map", f"not an array ({e})") from None
+    what = "lead mask" if m.ndim == 2 else "trace map" if m.ndim == 3 and m.shape[0] == 1 else "lead maps"
+    if not (m.ndim == 2 or (m.ndim == 3 and m.shape[0] in (1, N_LEADS, N_LEADS + 1))):
+        raise DataError("map", f"expected an (H,W) lead mask or (1|12|13,H,W) maps, got shape {m.shape}")
+    if m.dtype.kind not in "biuf": raise DataError(what, f"expected numbers, got {m.dtype} values")
+    if m.size == 0: raise DataError(what, f"is empty (shape {m.shape})")
+    if m.dtype.kind == "f" and not np.isfinite(m).all(): raise DataError(what, "holds NaN or infinite values")
+    if m.ndim == 2 and (m.min() < 0 or m.max() > N_LEADS or (m.dtype.kind == "f" and (m != np.round(m)).any())):
+        raise DataError(what, f"labels must be whole numbers 0..{N_LEADS} (a trace probability map is (1,H,W))")
+    if image is None: return m, None, what
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+        raise DataError("page image", f"expected (H,W,3) uint8 RGB, got {image.dtype} values of shape {image.shape}")
+    if image.shape[:2] != m.shape[-2:]:
+        raise DataError("page image", f"is {image.shape[1]}x{image.shape[0]} px but the {what} is {m.shape[-1]}x{m.shape[-2]}")
+    return m, (np.ascontiguousarray(image[..., :3]) if image.ndim == 3 else image), what
 
 # %% ../nbs/06_vectorize.ipynb #bbde16e2
 def _level(m, image, rotation, min_deg, min_persp_px):
@@ -81,62 +103,65 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
               native_refit:bool|None=None         # on a levelled page, refit each trace to the unresampled pixels
                                                   # (`native`); None = only for hard 0/1 masks, where it helps
              )->EcgRecord:
-    "Per-lead signals (mV, `fs` Hz, NaN where the page shows nothing) from a lead segmentation of a page."
-    m = np.asarray(mask_or_prob)
-    if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
-    given = m
-    m, image, rot, hom, moved = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
-    edges = None
-    if moved is not None and native_refit is not False:
-        t = _native_trace(given)
-        if native_refit or ((t == 0) | (t == 1)).all(): edges = native_edges(t, moved, threshold)
-    grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
-    pulses = None
-    if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
-        tm = m[0].astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
-        if image is not None and grid[1]:                     # calibration pulses look like trace: blank them
-            pulses = detect_calibration_pulse(image, grid[1]); tm = tm.copy()
-            for q in pulses:
-                pad = int(np.ceil(0.1 * q["px_per_mv"]))
-                tm[max(0, int(q["y_top"]) - pad):int(q["y_base"]) + pad + 1, :int(np.ceil(q["x1"])) + 2] = 0
-        if layout is None: layout = guess_layout_from_rows(tm, threshold)
-        m = assign_leads(tm, layout, duration_s, threshold)
-    pix = lead_pixels(m, threshold)
-    if len(pix[0]) == 0: raise ValueError("the mask has no trace pixels (check `threshold` and the mask's classes)")
-    panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
-    ys, xs, ks, ws = pix
-    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
-    rho = {k: v[2] for k, v in traces.items()}
-    pps, start = fit_time_axis(panels, rho, fs)
-    if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
-    ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm along x if the paper ran at 25 mm/s
-    gx, gy = grid
-    if gx and not px_per_mm and abs(gx / ppm_mask - 1) > 0.1: gx = gy = None   # grid misread
-    if gy is None: gx = None
-    if pulses is None or not gy: pulses = detect_calibration_pulse(image, gy or ppm_mask) if image is not None else []
-    if gx and abs(gx / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * gx   # the grid is finer (x pitch: pixels may not be square)
-    pulse_mv = float(np.median([q["px_per_mv"] for q in pulses])) if pulses else None
-    px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
-    ppm_grid = np.sqrt(gx * gy) if gx and gy else None
-    n = int(round(fs * duration_s)); t = np.arange(n) / fs
-    out = np.full((n, N_LEADS), np.nan, np.float32); info = []; reads = []
-    for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
-        X, Y, r, cols = traces[id(p)]
-        sel = (t >= p.t0 - 1e-9) & (t < p.t1 - 1e-9)
-        xi = start[id(p)] + (t[sel] - p.t0) * pps
-        yi = np.interp(xi, X, Y, left=np.nan, right=np.nan)
-        j = np.clip(np.searchsorted(cols, xi) - 1, 0, max(len(cols) - 2, 0))
-        if len(cols) > 1: yi[(cols[j + 1] - cols[j]) > max_gap_s * pps] = np.nan
-        base = mode_row(yi)
-        near = [q["y_base"] for q in pulses if abs(q["y_base"] - base) < 0.5 * px_per_mv]
-        if near: base = min(near, key=lambda b: abs(b - base))
-        v = np.full(n, np.nan); v[sel] = (base - yi) / px_per_mv; reads.append((p.lead, v))
-        info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, baseline_y=base,
-                         pen_radius_px=r, pulse=bool(near)))
-    vals = fuse_limb_leads(reads, min_samples=int(0.2 * fs)) if einthoven else [v for _, v in reads]
-    for (lead, _), v in zip(reads, vals):
-        k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
-    meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
-                px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
-                einthoven=bool(einthoven), homography=None if hom is None else hom.tolist())
-    return EcgRecord(out, fs, LEADS, "vectorized", meta)
+    "Per-lead signals (mV, `fs` Hz, NaN where the page shows nothing) from a lead segmentation of a page; `DataError` if none can be read."
+    m, image, what = _checked(mask_or_prob, image)
+    with data_errors(what):
+        if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
+        given = m
+        m, image, rot, hom, moved = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
+        edges = None
+        if moved is not None and native_refit is not False:
+            t = _native_trace(given)
+            if native_refit or ((t == 0) | (t == 1)).all(): edges = native_edges(t, moved, threshold)
+        grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
+        pulses = None
+        if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
+            tm = m[0].astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
+            if image is not None and grid[1]:                     # calibration pulses look like trace: blank them
+                pulses = detect_calibration_pulse(image, grid[1]); tm = tm.copy()
+                for q in pulses:
+                    pad = int(np.ceil(0.1 * q["px_per_mv"]))
+                    tm[max(0, int(q["y_top"]) - pad):int(q["y_base"]) + pad + 1, :int(np.ceil(q["x1"])) + 2] = 0
+            if layout is None: layout = guess_layout_from_rows(tm, threshold)
+            m = assign_leads(tm, layout, duration_s, threshold)
+        pix = lead_pixels(m, threshold)
+        if len(pix[0]) == 0: raise DataError(what, f"no ECG trace found on the page (no pixel reaches the threshold {threshold:g})")
+        panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
+        if not panels: raise DataError(what, f"no trace falls in a panel of layout {lay.name}")
+        ys, xs, ks, ws = pix
+        traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
+        rho = {k: v[2] for k, v in traces.items()}
+        pps, start = fit_time_axis(panels, rho, fs)
+        if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
+        if not (np.isfinite(pps) and pps > 0): raise DataError(what, f"could not find the time axis: where the traces start and end does not fit layout {lay.name}")
+        ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm along x if the paper ran at 25 mm/s
+        gx, gy = grid
+        if gx and not px_per_mm and abs(gx / ppm_mask - 1) > 0.1: gx = gy = None   # grid misread
+        if gy is None: gx = None
+        if pulses is None or not gy: pulses = detect_calibration_pulse(image, gy or ppm_mask) if image is not None else []
+        if gx and abs(gx / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * gx   # the grid is finer (x pitch: pixels may not be square)
+        pulse_mv = float(np.median([q["px_per_mv"] for q in pulses])) if pulses else None
+        px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
+        ppm_grid = np.sqrt(gx * gy) if gx and gy else None
+        n = int(round(fs * duration_s)); t = np.arange(n) / fs
+        out = np.full((n, N_LEADS), np.nan, np.float32); info = []; reads = []
+        for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
+            X, Y, r, cols = traces[id(p)]
+            sel = (t >= p.t0 - 1e-9) & (t < p.t1 - 1e-9)
+            xi = start[id(p)] + (t[sel] - p.t0) * pps
+            yi = np.interp(xi, X, Y, left=np.nan, right=np.nan)
+            j = np.clip(np.searchsorted(cols, xi) - 1, 0, max(len(cols) - 2, 0))
+            if len(cols) > 1: yi[(cols[j + 1] - cols[j]) > max_gap_s * pps] = np.nan
+            base = mode_row(yi)
+            near = [q["y_base"] for q in pulses if abs(q["y_base"] - base) < 0.5 * px_per_mv]
+            if near: base = min(near, key=lambda b: abs(b - base))
+            v = np.full(n, np.nan); v[sel] = (base - yi) / px_per_mv; reads.append((p.lead, v))
+            info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, baseline_y=base,
+                             pen_radius_px=r, pulse=bool(near)))
+        vals = fuse_limb_leads(reads, min_samples=int(0.2 * fs)) if einthoven else [v for _, v in reads]
+        for (lead, _), v in zip(reads, vals):
+            k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
+        meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
+                    px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
+                    einthoven=bool(einthoven), homography=None if hom is None else hom.tolist())
+        return EcgRecord(out, fs, LEADS, "vectorized", meta)
