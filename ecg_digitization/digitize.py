@@ -83,17 +83,19 @@ class Digitizer:
         self.workers, self._pool = self.default_workers if workers is None else int(workers), None
 
     @classmethod
-    def from_uri(cls, uri_or_path:str, device:str="auto", tracking_uri:str|None=None, workers:int|None=None)->"Digitizer":
-        "Load from `models:/…`, `runs:/…` or a local checkpoint file."
+    def from_uri(cls, uri_or_path:str="default", # "default" (the shipped model), models:/…, runs:/… or a checkpoint file
+                 device:str="auto", tracking_uri:str|None=None, workers:int|None=None)->"Digitizer":
+        "Load the shipped model (`'default'`), one from `models:/…`, `runs:/…`, or a local checkpoint file."
         s = str(uri_or_path)
         if s.startswith(("models:/", "runs:/", "mlflow-artifacts:")):
             from ecg_digitization.tracking import load_registered_model, resolve_tracking_uri
             import mlflow
             mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
             return cls(load_registered_model(s), device, workers)
-        from ecg_digitization.training import load_model_checkpoint
-        if not Path(s).exists(): raise FileNotFoundError(f"model {s}: no such checkpoint file and not a models:/ or runs:/ URI")
-        return cls(load_model_checkpoint(s), device, workers)
+        from ecg_digitization.models import load_model_file
+        if s != "default" and not Path(s).exists():
+            raise FileNotFoundError(f"model {s}: no such checkpoint file and not 'default', a models:/ or a runs:/ URI")
+        return cls(load_model_file(s), device, workers)
 
     def digitize(self, image:np.ndarray|str|Path, # (H,W,3) uint8 page, or an image file
                  fs:float=DEFAULT_FS,             # output sampling rate, Hz
@@ -232,7 +234,8 @@ def main(argv:list|None=None)->int:
     "The `digitize` command."
     ap = argparse.ArgumentParser(prog="python -m ecg_digitization.digitize", description="Digitize ECG page images into WFDB records.")
     ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, ...)")
-    ap.add_argument("--model", required=True, help="models:/NAME/VERSION, runs:/ID/final_model, or a checkpoint .pt")
+    ap.add_argument("--model", default="default", help="default: the model shipped with the package (docs/model_card.md); "
+                    "or models:/NAME/VERSION, runs:/ID/final_model, or a checkpoint .pt")
     ap.add_argument("--out", required=True, help="output folder for WFDB records")
     ap.add_argument("--fs", type=float, default=DEFAULT_FS, help="output sampling rate in Hz (default 500)")
     ap.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
