@@ -19,7 +19,8 @@ from ecg_digitization.challenge import read_challenge_page, write_challenge_page
 from ecg_digitization.data import ChallengeFolderDataset, WfdbRenderDataset
 from ecg_digitization.digitize import ImageError, MAX_PIXELS, MIN_SIDE_PX, read_image, main as digitize
 from ecg_digitization.config import Config, ConfigError, compose_config
-from ecg_digitization.metrics import SNR_CAP_DB, challenge_snr, snr_per_lead
+from ecg_digitization.metrics import challenge_snr, snr_per_lead
+from ecg_digitization.metrics_aligned import SNR_CAP_DB, aligned_snr, aligned_snr_per_lead
 from ecg_digitization.models import create_model, model_state
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg
@@ -432,13 +433,15 @@ def signals(draw, T=None, n=12):
 @props(50)
 def test_snr_finite_or_documented_nan(ref, data, fs):
     est = data.draw(st.one_of(st.none(), signals(T=data.draw(st.integers(0, 2 * len(ref) + 1)))))
-    per = snr_per_lead(ref, est, fs)
-    v = np.array(list(per.values()))
-    assert list(per) == list(LEADS) and not np.isinf(v).any() and (v[np.isfinite(v)] <= SNR_CAP_DB).all()
     shown = np.isfinite(ref).any(0)
-    assert np.isnan(v[~shown]).all()                               # nothing to compare with: NaN, documented
-    score = challenge_snr(ref, est, fs)
-    assert np.isnan(score) if np.isnan(v).all() else np.isfinite(score) and score == pytest.approx(np.nanmean(v))
+    for per_lead, record, cap in ((snr_per_lead, challenge_snr, np.inf), (aligned_snr_per_lead, aligned_snr, SNR_CAP_DB)):
+        per = per_lead(ref, est, fs)
+        v = np.array(list(per.values()))
+        assert list(per) == list(LEADS) and not np.isinf(v).any() and (v[np.isfinite(v)] <= cap).all()
+        assert np.isnan(v[~shown]).all()                           # nothing to compare with: NaN, documented
+        if est is None: assert (v[shown] == 0).all()               # missing record: 0 dB wherever the reference shows
+        score = record(ref, est, fs)
+        assert np.isnan(score) if np.isnan(v).all() else np.isfinite(score) and score == pytest.approx(np.nanmean(v))
 
 DEFAULT = object()
 

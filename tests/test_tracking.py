@@ -253,7 +253,7 @@ def test_via_python_search_runs_example(mlflow_server):
 
 
 def test_other_guide_snippets(mlflow_server, tmp_path):
-    from ecg_digitization.metrics import snr_per_lead
+    from ecg_digitization.utils import compute_snr_per_lead           # the guide's function, predictions first
     Path("configs").mkdir(); Path("configs/config.yaml").write_text("training:\n  lr: 0.001\n")
     Path("outputs").mkdir(); Path("outputs/predictions.csv").write_text("record,snr\nr1,12.5\n")
     rng = np.random.default_rng(0)
@@ -262,7 +262,7 @@ def test_other_guide_snippets(mlflow_server, tmp_path):
     with MLflowExperimentTracker(mlflow_server, run_name="snippets") as tracker:
         for epoch in range(11):
             run_guide(CUSTOM_METRICS, mlflow_server, epoch=epoch, tracker=tracker, predictions=predictions, targets=targets,
-                      compute_snr_per_lead=lambda p, t: snr_per_lead(t, p, fs=100))
+                      compute_snr_per_lead=compute_snr_per_lead)
         run_guide(ARTIFACTS, mlflow_server, tracker=tracker)
         run_guide(CUSTOM_PLOT, mlflow_server, tracker=tracker, custom_data=[1, 3, 2])
     client = MlflowClient(mlflow_server)
