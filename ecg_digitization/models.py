@@ -11,6 +11,7 @@ import cv2, timm
 from .core import LEADS, N_LEADS, DEFAULT_FS, DEFAULT_DURATION_S, EcgRecord, get_layout
 from .config import ConfigError, check_encoder, RECOMMENDED_ENCODERS, APPROACHES, ARCHITECTURES, resolve_data_defaults
 from .grid import flatten_paper
+from .records import DataError
 
 # %% auto #0
 __all__ = ['MODEL_REGISTRY', 'DEFAULT_MODEL', 'register_model', 'create_model', 'create_encoder', 'DigitizerNet',
@@ -100,11 +101,11 @@ class DigitizerNet(nn.Module):
 
     @staticmethod
     def page_rgb(image:np.ndarray)->np.ndarray:
-        "(H,W,3) uint8 RGB of a page given as RGB, RGBA or grey; `ValueError` for anything else."
+        "(H,W,3) uint8 RGB of a page given as RGB, RGBA or grey; `DataError` for anything else."
         img = np.asarray(image)
         if img.ndim == 2: img = np.repeat(img[..., None], 3, axis=2)
         if img.ndim != 3 or img.shape[2] not in (3, 4) or min(img.shape[:2]) < 32:
-            raise ValueError(f"expected an (H,W,3) page image of at least 32x32 px, got shape {img.shape}")
+            raise DataError("page image", f"expected an (H,W,3) RGB, (H,W,4) RGBA or (H,W) grey image of at least 32x32 px, got shape {img.shape}")
         img = img[..., :3]
         if img.dtype != np.uint8:                 # float pages in [0,1] or 16-bit scans
             img = np.clip(img * (255.0 if img.max() <= 1 else 255.0 / 65535 if img.max() > 255 else 1.0), 0, 255).astype(np.uint8)
@@ -285,7 +286,7 @@ class SignalSavantsSegmenter(DigitizerNet):
         "Vectorize one page's probabilities; all NaN (scored 0 dB) with the reason in `meta` when no trace is found."
         from ecg_digitization.vectorize import vectorize
         try: return vectorize(p, image, layout=self.layout, fs=self.fs, duration_s=self.duration_s)
-        except ValueError as e:
+        except DataError as e:
             return EcgRecord(np.full((self.n_samples, N_LEADS), np.nan, np.float32), self.fs, LEADS, meta={"warning": str(e)})
 
     def finish(self, out, image:np.ndarray, fs:float|None=None, name:str="digitized", x=None)->EcgRecord:
