@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5050
 APPROACH ?= signalsavants
+FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 
@@ -24,9 +25,10 @@ $(STAMP): settings.ini setup.py
 
 setup: $(STAMP)  ## create .venv and install everything (torch, timm, mlflow, nbdev, ray, jupyterlab)
 
-train: setup  ## train the default digitizer (synthetic data, CPU, local MLflow store) and print the run id
+train: setup  ## fine-tune the shipped digitizer on fresh synthetic pages (CPU, local MLflow store); FROM=scratch trains from random weights
 	@mkdir -p runs
-	$(BIN)/papermill nbs/train.ipynb runs/train-$(NOW).ipynb -p approach $(APPROACH) --progress-bar --log-output
+	$(BIN)/papermill nbs/train.ipynb runs/train-$(NOW).ipynb -p approach $(APPROACH) \
+	  -p preset $(if $(filter scratch,$(FROM)),cpu_quick,cpu_finetune) --progress-bar --log-output
 	@$(BIN)/python -c "import sys; from ecg_digitization.tracking import resolve_tracking_uri as r; u=r(); print('\nMLflow store:', u); print('Open the UI: make mlflow-ui   (then http://127.0.0.1:$(PORT))')"
 
 train-cli: setup  ## the same job through the Hydra CLI (ARGS='approach=baseline training.epochs=2')
