@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5050
+MLFLOW_STORE ?= $(CURDIR)
 APPROACH ?= signalsavants
 FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
@@ -51,9 +52,9 @@ check: setup  ## fail if nbs/ and ecg_digitization/ disagree or a notebook has o
 export: setup  ## notebooks -> package, and strip notebook outputs
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
-mlflow-server: setup  ## MLflow server on http://$(HOST):$(PORT) (sqlite backend + artifacts folder)
-	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-	  --artifacts-destination $(CURDIR)/mlartifacts
+mlflow-server: setup  ## MLflow server on http://$(HOST):$(PORT) (sqlite backend + artifacts folder); ALLOWED_HOSTS=host.docker.internal:$(PORT),... for clients in Docker
+	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri sqlite:///$(MLFLOW_STORE)/mlflow.db \
+	  --artifacts-destination $(MLFLOW_STORE)/mlartifacts $(if $(ALLOWED_HOSTS),--allowed-hosts "$(ALLOWED_HOSTS)")
 
 mlflow-ui: mlflow-server  ## alias of mlflow-server
 

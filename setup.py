@@ -29,7 +29,7 @@ setuptools.setup(
     ] + ["Programming Language :: Python :: " + v for v in py_versions[py_versions.index(min_python):]],
     url=cfg["git_url"],
     packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
-    package_data={cfg["lib_path"]: ["conf/*.yaml", "conf/*/*.yaml"]},
+    package_data={cfg["lib_path"]: ["configs/*.yaml", "configs/*/*.yaml", "weights/*.pt"]},
     include_package_data=True,
     install_requires=requirements,
     extras_require={"dev": dev_requirements, "ray": ray_requirements, "all": dev_requirements + ray_requirements},

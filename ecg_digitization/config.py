@@ -7,14 +7,16 @@ from __future__ import annotations
 import difflib, math, re
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
+from importlib.resources import files
+from pathlib import Path
 from omegaconf import OmegaConf, DictConfig
 from hydra.core.config_store import ConfigStore
 
 # %% auto #0
-__all__ = ['APPROACHES', 'ARCHITECTURES', 'PRESETS', 'APPROACH_DATA', 'GROUPS', 'RECOMMENDED_ENCODERS', 'RANGES',
+__all__ = ['APPROACHES', 'ARCHITECTURES', 'CONFIG_DIR', 'PRESETS', 'APPROACH_DATA', 'GROUPS', 'RECOMMENDED_ENCODERS', 'RANGES',
            'ApproachConfig', 'ModelConfig', 'DataConfig', 'TrainingConfig', 'MlflowConfig', 'RayConfig', 'Config',
-           'resolve_data_defaults', 'register_configs', 'ConfigError', 'valid_keys', 'check_overrides', 'check_encoder',
-           'validate_config', 'compose_config', 'to_yaml']
+           'resolve_data_defaults', 'register_configs', 'search_path_overrides', 'ConfigError', 'valid_keys',
+           'check_overrides', 'check_encoder', 'validate_config', 'compose_config', 'to_yaml']
 
 # %% ../nbs/00a_config.ipynb #1ac712a3
 APPROACHES = ("baseline", "signalsavants")
@@ -108,7 +110,7 @@ class RayConfig:
 
 @dataclass
 class Config:
-    defaults: list = field(default_factory=lambda: ["_self_", {"approach": "baseline"}, {"preset": "cpu_quick"}])
+    "The schema every composed config is checked against (the defaults themselves live in `configs/config.yaml`)."
     approach: ApproachConfig = field(default_factory=ApproachConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -117,17 +119,14 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
 
 # %% ../nbs/00a_config.ipynb #a0527683
-PRESETS = {
-    "cpu_quick": {"training": {"epochs": 3, "batch_size": 8, "lr": 2e-3},
-                  "data": {"train_size": 64, "val_size": 8, "dpi": 100}},
-    "cpu_finetune": {"training": {"epochs": 2, "batch_size": 8, "lr": 3e-4, "warmup_steps": 4},
-                     "data": {"train_size": 48, "val_size": 8, "dpi": 100, "augment_strength": 1.0},
-                     "model": {"init_from": "default"}},
-    "cpu_full": {"training": {"epochs": 24, "batch_size": 16, "lr": 2e-3},
-                 "data": {"train_size": 384, "val_size": 16, "dpi": 100, "augment_strength": 0.5, "cache": True}},
-    "gpu": {"training": {"epochs": 12, "batch_size": 32, "lr": 1e-3, "amp": True, "device": "cuda", "warmup_steps": 200},
-            "data": {"train_size": 20000, "val_size": 32, "dpi": 100, "augment_strength": 1.0, "num_workers": -1, "crop_size": 512}},
-}
+CONFIG_DIR = Path(str(files("ecg_digitization").joinpath("configs")))   # config.yaml, approach/*.yaml, preset/*.yaml
+
+def _group(name:str)->dict:
+    "{option: its values} of the YAML files of config group `name` in `CONFIG_DIR`."
+    return {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in sorted((CONFIG_DIR / name).glob("*.yaml"))}
+
+PRESETS = _group("preset")   # preset name -> the values it sets (configs/preset/<name>.yaml)
+
 
 # Input size and training crops each approach needs unless the config says otherwise: the regressor reads a
 # small whole page; the segmenter works at about 3 px/mm (a Letter page at 100 dpi scaled by 0.76) so a QRS
@@ -143,13 +142,13 @@ def resolve_data_defaults(cfg)->DictConfig:
     return cfg
 
 def register_configs():
-    "Put the tree, the approach group and the presets into Hydra's ConfigStore (idempotent)."
-    cs = ConfigStore.instance()
-    cs.store(name="config", node=Config)
-    for m in APPROACHES: cs.store(group="approach", name=m, node=ApproachConfig(method=m))
-    for name, vals in PRESETS.items():
-        node = OmegaConf.merge(vals, {"training": {"preset": name}})
-        cs.store(group="preset", name=name, node=node, package="_global_")
+    "Put the schema into Hydra's ConfigStore (idempotent): `configs/config.yaml` lists it first in its defaults."
+    ConfigStore.instance().store(name="schema", node=Config)
+
+def search_path_overrides(config_dir)->list:
+    "Overrides that let a config folder of a user's own find our approach and preset groups."
+    same = config_dir is None or Path(config_dir).resolve() == CONFIG_DIR.resolve()
+    return [] if same else [f"hydra.searchpath=[file://{CONFIG_DIR}]"]
 
 # %% ../nbs/00a_config.ipynb #918f8064
 class ConfigError(ValueError):
@@ -183,7 +182,8 @@ def check_overrides(overrides)->list:
         if bare in GROUPS:
             choices = [c for v in val.split(",") for c in [v.strip()] if c and c not in GROUPS[bare]]
             if choices: raise ConfigError(f"unknown {bare} {choices[0]!r}; valid: {', '.join(GROUPS[bare])}")
-        elif bare.startswith(("mlflow.tags.", "ray.search_space.")): pass
+        elif bare.startswith(("mlflow.tags.", "ray.search_space.")):     # free-form keys: add or replace, no `+` needed
+            o = "++" + o.lstrip("+~") if not key.startswith("~") else o
         elif bare.startswith(("hydra.", "hydra/")): pass
         elif bare not in keys:
             sect = bare.split(".")[0]
@@ -255,8 +255,12 @@ RANGES = {
 }
 
 def validate_config(cfg)->DictConfig:
-    "Check names and ranges in a composed config; returns it (interpolations resolved), or raises `ConfigError` naming the key."
+    "Check names and ranges in a composed config; returns it (on the schema, interpolations resolved), or raises `ConfigError` naming the key."
     from omegaconf.errors import OmegaConfBaseException
+    if OmegaConf.get_type(cfg) is not Config:      # a user's config.yaml without the schema: check its keys and types now
+        try: cfg = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"{getattr(e, 'full_key', None) or 'config'}: {_first_line(e)}") from None
     try:    # ${...} values: a bad one is an error here, not deep in training (to_container's errors name the key)
         OmegaConf.to_container(cfg, resolve=True); OmegaConf.resolve(cfg)
     except OmegaConfBaseException as e:
@@ -277,19 +281,22 @@ def validate_config(cfg)->DictConfig:
     return cfg
 
 # %% ../nbs/00a_config.ipynb #81bf72e8
-def compose_config(overrides=() # Hydra overrides such as ["approach=signalsavants", "training.epochs=5"]
-                  )->DictConfig:
+def compose_config(overrides=(),        # Hydra overrides such as ["approach=signalsavants", "training.epochs=5"]
+                   config_dir=None,     # folder holding `<config_name>.yaml` (default: `CONFIG_DIR`, the package's)
+                   config_name:str="config")->DictConfig:
     "The validated config for these overrides, exactly as `python -m ecg_digitization.train` would build it."
-    from hydra import compose, initialize
+    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
     overrides = check_overrides(list(overrides))
     register_configs()
+    d = Path(config_dir or CONFIG_DIR).resolve()
+    if not (d / f"{config_name}.yaml").is_file(): raise ConfigError(f"no config {config_name}.yaml in {d}")
     GlobalHydra.instance().clear()
     try:
-        with initialize(version_base=None, config_path=None):
-            cfg = compose(config_name="config", overrides=overrides)
+        with initialize_config_dir(version_base=None, config_dir=str(d)):
+            cfg = compose(config_name=config_name, overrides=overrides + search_path_overrides(d))
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_first_line(e) + (f" ({_first_line(e.__cause__)})" if e.__cause__ else "")) from None
     finally: GlobalHydra.instance().clear()

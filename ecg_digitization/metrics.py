@@ -187,7 +187,7 @@ def score_records(refs,               # list of EcgRecord or (T, n) arrays (or d
                   ests,               # matching list (or dict by name) of estimates; None = missing
                   fs:float|None=None, # Hz, only needed for bare arrays
                  )->dict:
-    "Challenge score of many records: `{'snr', 'snr_per_lead', 'n_records', 'n_pairs', 'n_missing'}`."
+    "Challenge score of many records: `{'snr', 'snr_per_lead', 'n_records', 'n_pairs', 'n_missing', 'per_record'}` (`per_record`: one `{lead: dB}` per record)."
     if isinstance(refs, dict):
         ests = {} if ests is None else ests
         names = list(refs); refs = [refs[k] for k in names]; ests = [ests.get(k) for k in names]
@@ -201,4 +201,4 @@ def score_records(refs,               # list of EcgRecord or (T, n) arrays (or d
     n_missing = sum(e is None for e in ests)
     scored = fin.any() and n_missing < len(rows)                       # officially NaN when no estimate exists at all
     return {"snr": float(m[fin].mean()) if scored else float("nan"), "snr_per_lead": dict(zip(leads, per.tolist())),
-            "n_records": len(rows), "n_pairs": int(fin.sum()), "n_missing": n_missing}
+            "n_records": len(rows), "n_pairs": int(fin.sum()), "n_missing": n_missing, "per_record": rows}

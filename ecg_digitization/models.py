@@ -221,14 +221,17 @@ def smp_network(architecture:str, # `smp_<name>` of `config.ARCHITECTURES`, e.g.
     check_encoder(encoder_name)
     kw = {"decoder_channels": list(decoder_channels)} if decoder_channels and architecture in ("smp_unet", "smp_unetplusplus", "smp_manet") else {}
     if kw and len(kw["decoder_channels"]) != 5: kw["decoder_channels"] = (list(kw["decoder_channels"]) + [kw["decoder_channels"][-1]] * 5)[:5]
-    try:
-        net = smp.create_model(architecture[len("smp_"):], encoder_name=f"tu-{encoder_name}", classes=n_classes,
-                               encoder_weights="imagenet" if pretrained and not weights_path else None, **kw)
-        with torch.no_grad(): net.eval()(torch.zeros(2, 3, 96, 160))      # any crop or page size must pass
-    except ConfigError: raise
-    except Exception as e:
-        raise ConfigError(f"model.architecture={architecture} cannot be built over encoder {encoder_name!r} "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); try architecture=unet or encoder resnet34") from None
+    cfg = timm.get_pretrained_cfg(encoder_name)
+    for size_kw in (_SIZE_KW if cfg is not None and getattr(cfg, "fixed_input_size", False) else _SIZE_KW[:1]):
+        try:
+            net = smp.create_model(architecture[len("smp_"):], encoder_name=f"tu-{encoder_name}", classes=n_classes,
+                                   encoder_weights="imagenet" if pretrained and not weights_path else None, **kw, **size_kw)
+            with torch.no_grad(): net.eval()(torch.zeros(2, 3, 96, 160))      # any crop or page size must pass
+            break
+        except Exception as e: why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    else:
+        raise ConfigError(f"model.architecture={architecture} cannot be built over encoder {encoder_name!r} ({why}); "
+                          "try model.architecture=unet or another encoder (resnet34, convnext_tiny, swin_tiny_patch4_window7_224)")
     if weights_path: timm.models.load_checkpoint(net.encoder.model, weights_path, strict=False)
     return net.train()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from .core import work_dir
 from .config import (register_configs, check_overrides, validate_config, compose_config,
-                                     ConfigError, to_yaml, APPROACHES)
+                                     ConfigError, to_yaml, APPROACHES, CONFIG_DIR, search_path_overrides)
 
 # %% auto #0
 __all__ = ['user_errors', 'ui_hint', 'report', 'split_flags', 'main', 'resume_config', 'notebook_overrides',
@@ -65,21 +65,40 @@ def split_flags(argv:list)->tuple:
         else: overrides.append(a)
     return flags, overrides
 
+def _config_flags(flags:list)->tuple:
+    "(Hydra flags with a user's `--config-dir`/`--config-path` made the primary config folder, that folder or None, the config name)."
+    out, cdir, name, it = [], None, "config", iter(flags)
+    for f in it:
+        key, eq, val = f.partition("=")
+        if key in ("--config-dir", "-cd", "--config-path", "-cp"): cdir = val if eq else next(it, None); continue
+        if key in ("--config-name", "-cn"): name = val if eq else next(it, name); out += ["--config-name", name]; continue
+        out.append(f)
+    if cdir is not None:
+        cdir = str(Path(cdir).expanduser().resolve())
+        if not (Path(cdir) / f"{name}.yaml").is_file(): raise ConfigError(f"no config {name}.yaml in {cdir} (--config-dir)")
+        out += ["--config-path", cdir]     # the user's folder comes first; our approach and preset groups stay reachable
+    return out, cdir, name
+
 def main(argv:list|None=None):
     "Run the Hydra CLI on `argv` (default: `sys.argv[1:]`)."
     import hydra
     argv = list(sys.argv[1:] if argv is None else argv)
-    try: check_overrides([a for a in argv if "=" in a and not a.startswith("-")])
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr); sys.exit(2)
     runs = work_dir() / "runs" / "hydra"
     flags, overrides = split_flags(argv)
+    try:
+        overrides = check_overrides(overrides)
+        flags, cdir, name = _config_flags(flags)
+        if not set(flags) & {"-m", "--multirun", "--help", "-h", "--hydra-help", "--info", "-i"}:
+            compose_config(overrides, cdir, name)             # any config error: one line and exit code 2, before Hydra starts
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr); sys.exit(2)
+    overrides += search_path_overrides(cdir)
     if not any(a.startswith("hydra.run.dir") for a in overrides): overrides.append(f"hydra.run.dir={runs}/" + "${now:%Y-%m-%d_%H-%M-%S}")
     if not any(a.startswith("hydra.sweep.dir") for a in overrides): overrides.append(f"hydra.sweep.dir={runs}/multirun-" + "${now:%Y-%m-%d_%H-%M-%S}")
     argv = flags + overrides
     register_configs()
     old, sys.argv = sys.argv, [sys.argv[0] or "ecg_digitization.train"] + argv
-    try: hydra.main(version_base=None, config_name="config")(_hydra_task)()
+    try: hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="config")(_hydra_task)()
     finally: sys.argv = old
 
 # %% ../nbs/11_train.ipynb #7255bcf1

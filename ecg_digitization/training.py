@@ -12,14 +12,14 @@ import numpy as np, torch
 from omegaconf import OmegaConf, DictConfig
 from tqdm.auto import tqdm
 from .core import LEADS, work_dir
-from .config import compose_config, validate_config, to_yaml
+from .config import compose_config, validate_config, to_yaml, RECOMMENDED_ENCODERS
 from .models import create_model, model_state, model_from_state, load_model_file
 
 # %% auto #0
 __all__ = ['CRASH_TAGS', 'resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate',
            'Callback', 'init_weights', 'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint',
            'load_checkpoint', 'load_model_checkpoint', 'EmaWeights', 'Trainer', 'checkpoint_dir', 'CheckpointCallback',
-           'MLflowCallback', 'failure_reason', 'FitResult', 'make_tracker', 'fit']
+           'write_predictions_csv', 'MLflowCallback', 'failure_reason', 'FitResult', 'make_tracker', 'fit']
 
 # %% ../nbs/10_training.ipynb #c436e699
 def resolve_device(name:str="auto")->torch.device:
@@ -49,6 +49,7 @@ class EvalResult:
     examples: list = field(default_factory=list)  # [(ref (T,12), est (T,12))]
     failed_pages: int = 0                         # pages whose digitizing raised: scored as missing records (0 dB)
     failures: list = field(default_factory=list)  # why, one line per failed page
+    per_page: list = field(default_factory=list)  # [(page, {lead: dB})], the official SNR of each validation page
 
 def batch_refs(batch)->np.ndarray:
     "Ground-truth signals of a batch as (B,T,12) mV with NaN where not shown."
@@ -73,7 +74,7 @@ def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_example
     "Loss and full-pipeline official Challenge SNR (`metrics.score_records`) of `model` on `loader`."
     from ecg_digitization.metrics import score_records
     model.eval()
-    losses, refs_all, ests_all, examples, failures = [], [], [], [], []
+    losses, refs_all, ests_all, examples, failures, pages = [], [], [], [], [], []
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches: break
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -85,13 +86,15 @@ def evaluate(model, loader, device, fs:int, max_batches:int|None=None, n_example
             pairs = [page_estimate(model, loader.dataset, int(j), fs, refs.shape[1]) for j in batch["index"]]
             ests = np.stack([e for e, _ in pairs]); failures += [why for _, why in pairs if why]
         else: ests = model.predict(out)
-        for ref, est in zip(refs, ests):
-            refs_all.append(ref); ests_all.append(est)
+        idx = batch["index"].tolist() if torch.is_tensor(batch.get("index")) else list(range(len(refs_all), len(refs_all) + len(refs)))
+        for j, ref, est in zip(idx, refs, ests):
+            refs_all.append(ref); ests_all.append(est); pages.append(int(j))
             if len(examples) < n_examples: examples.append((ref, est))
     if not refs_all: return EvalResult(float("nan"), float("nan"), {}, [])
     sc = score_records(refs_all, ests_all, fs)
     lead_means = {l: v for l, v in sc["snr_per_lead"].items() if np.isfinite(v)}
-    return EvalResult(float(np.mean(losses)), sc["snr"], lead_means, examples, len(failures), failures)
+    return EvalResult(float(np.mean(losses)), sc["snr"], lead_means, examples, len(failures), failures,
+                      list(zip(pages, sc["per_record"])))
 
 # %% ../nbs/10_training.ipynb #348926b7
 class Callback:
@@ -312,6 +315,17 @@ class CheckpointCallback(Callback):
     def on_fit_end(self, tr, status):
         if status == "FINISHED" and not (self.folder / "best_model.pt").exists(): self._best(tr)
 
+def write_predictions_csv(ev:EvalResult, path)->Path:
+    "The official SNR of every validation page and lead (`ev.per_page`) as CSV: page, one column per lead, the page's mean."
+    import csv
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["page", *LEADS, "mean_snr_db"])
+        for page, snr in ev.per_page:
+            v = [snr.get(l, float("nan")) for l in LEADS]
+            w.writerow([page, *(f"{x:.4f}" for x in v), f"{np.nanmean(v):.4f}" if np.isfinite(v).any() else "nan"])
+    return path
+
 class MLflowCallback(Callback):
     "Logs metrics, plots, artifacts and the registered model of a run."
     def __init__(self, tracker, folder):
@@ -349,6 +363,7 @@ class MLflowCallback(Callback):
                     np.savez_compressed(self.folder / "val_examples.npz", ref=np.stack([r for r, _ in ev.examples]),
                                         est=np.stack([e for _, e in ev.examples]), fs=fs, leads=np.array(LEADS))
                     t.log_artifact(str(self.folder / "val_examples.npz"), "predictions")
+                if ev.per_page: t.log_artifact(str(write_predictions_csv(ev, work_dir() / "outputs" / "predictions.csv")), "results")
             best = tr.best_model()
             t.log_artifact(str(self.folder / "best_model.pt"))          # written by `CheckpointCallback`
             # time in MLflow calls so far (per-epoch logging + end-of-run artifacts; the model upload below is not in it)
@@ -442,6 +457,8 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
         saved.training.epochs = max(saved.training.epochs, cfg.training.epochs)
         saved.training.resume = cfg.training.resume
         cfg = saved
+    if cfg.model.encoder_name not in RECOMMENDED_ENCODERS:    # an encoder that cannot train is refused before a run starts
+        with torch.random.fork_rng(devices=[]): create_model(cfg)
     tracker = tracker or make_tracker(cfg, entry_point)
     if not getattr(tracker, "active", False):
         tracker.start_run(run_id=st.get("run_id") or None) if st else tracker.start_run()
