@@ -276,3 +276,16 @@ def test_headless_comparison_without_widgets(many):
     assert set(c.param_diff().index) == set() and len(c.metric_curves().axes[0].get_lines()) == 3
     with pytest.raises(ValueError, match="runs not listed"): c.select(["nope"])
     with pytest.raises(ValueError, match="3 runs are selected"): c.set_alias()
+
+
+def test_compare_notebook_runs_headless_with_papermill(store, tmp_path):
+    "`papermill nbs/compare.ipynb out.ipynb -p tracking_uri … -p experiment …`: its kernelspec and parameters are kept."
+    import json, subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "compare_out.ipynb"
+    r = subprocess.run([sys.executable, "-m", "papermill", str(root / "nbs" / "compare.ipynb"), str(out),
+                        "-p", "tracking_uri", store["uri"], "-p", "experiment", EXP], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = json.dumps(json.loads(out.read_text())["cells"])
+    assert "with_model" in text and "still_training" in text       # runs_table printed the store's runs
