@@ -12,7 +12,7 @@ FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup train train-cli test check mlflow-server mlflow-ui mlflow-sync compare lab export clean bench help
+.PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export clean bench help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,11 +40,17 @@ train-cli: setup  ## the same job through the Hydra CLI (ARGS='approach=baseline
 test: setup check  ## run every test: notebook tests, then integration tests (pytest)
 	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
 	echo "scratch TMPDIR=$$TMPDIR"; \
-	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'; \
+	$(BIN)/nbdev_test --n_workers 2 --flags slow --skip_file_re '^(train|compare)\.ipynb$$'; \
 	echo "notebook tests left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR; emptying it"; \
 	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
 	$(BIN)/python -m pytest tests -q -ra $(PYTEST_ARGS); \
 	echo "pytest left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR"
+
+test-fast: setup check  ## the quick loop: notebook tests without `#| slow` cells, then pytest without @pytest.mark.slow
+	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
+	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'; \
+	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
+	$(BIN)/python -m pytest tests -q -ra -m "not slow" $(PYTEST_ARGS)
 
 check: setup  ## fail if nbs/ and ecg_digitization/ disagree or a notebook has outputs
 	$(BIN)/python tools/check_sync.py
