@@ -4,13 +4,14 @@
 
 # %% ../nbs/13_digitize.ipynb #09794d69
 from __future__ import annotations
-import argparse, math, numbers, os, sys, tempfile, warnings
+import argparse, math, numbers, os, sys, tempfile, threading, time, warnings
 from pathlib import Path
 import numpy as np, torch, cv2
 from tqdm.auto import tqdm
 from .core import EcgRecord, DEFAULT_FS, LEADS
 from .records import DataError
 from .errors import as_data_error, data_errors
+from .archive import iter_pages, count_pages, Manifest, page_row, record_done, remove_partials
 
 # %% auto #0
 __all__ = ['MIN_SIDE_PX', 'MAX_PIXELS', 'MAX_FS', 'ImageError', 'read_image', 'Digitizer', 'page_traces', 'overlay_figure',
@@ -230,13 +231,23 @@ def write_outputs(rec:EcgRecord, image:np.ndarray, out_dir:Path, overlay:bool=Fa
 # %% ../nbs/13_digitize.ipynb #a712d6b0
 MAX_FS = 10_000   # Hz; more is no ECG sampling rate, and the record's size grows with it
 
-def main(argv:list|None=None)->int:
-    "The `digitize` command."
+def _chunks(it, n:int):
+    "Lists of up to `n` items of iterator `it`."
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n: yield buf; buf = []
+    if buf: yield buf
+
+def _args(argv):
     ap = argparse.ArgumentParser(prog="python -m ecg_digitization.digitize", description="Digitize ECG page images into WFDB records.")
-    ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, ...)")
+    ap.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (searched recursively), quoted glob "
+                    "patterns ('scans/**/*.png') or @list.txt (one image path per line)")
     ap.add_argument("--model", default="default", help="default: the model shipped with the package (docs/model_card.md); "
                     "or models:/NAME/VERSION, runs:/ID/final_model, or a checkpoint .pt")
-    ap.add_argument("--out", required=True, help="output folder for WFDB records")
+    ap.add_argument("--out", required=True, help="output folder for WFDB records (folders of SRC are mirrored below it)")
+    ap.add_argument("--resume", action="store_true", help="skip pages whose record is already complete in --out")
+    ap.add_argument("--manifest", default=None, help="CSV with one row per page (default: OUT/manifest.csv)")
     ap.add_argument("--fs", type=float, default=DEFAULT_FS, help="output sampling rate in Hz (default 500)")
     ap.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     ap.add_argument("--tracking-uri", default=None, help="MLflow tracking URI for models:/ URIs")
@@ -248,35 +259,84 @@ def main(argv:list|None=None)->int:
     if a.batch_size is not None and a.batch_size < 1: ap.error(f"--batch-size must be at least 1, got {a.batch_size}")
     if a.workers is not None and a.workers < 0: ap.error(f"--workers must be 0 or more, got {a.workers}")
     stems = {}
-    for f in a.images: stems.setdefault(Path(f).stem.casefold(), []).append(str(f))
+    for f in a.sources:
+        if Path(f).is_file(): stems.setdefault(Path(f).stem.casefold(), []).append(str(f))
     dup = [fs for fs in stems.values() if len(fs) > 1]
     if dup: ap.error("outputs are named by file stem, so these inputs would overwrite each other's records: "
                      + "; ".join(" and ".join(fs) for fs in dup) + " (rename them or digitize them into separate --out folders)")
+    return a
+
+# %% ../nbs/13_digitize.ipynb #965f44cc
+class _Run:
+    "One `digitize` command: the manifest, the progress bar and the tally of pages."
+    def __init__(self, out:Path, manifest:Manifest, bar):
+        self.out, self.man, self.bar, self.failed, self.ok, self.skipped, self.names = out, manifest, bar, [], 0, 0, {}
+
+    def fail(self, f, e, name=""):
+        "Count page `f` as failed: one `error:` line (the DataError's problem, or the exception's type too) and a manifest row."
+        msg = e if isinstance(e, str) else (e.problem if isinstance(e, DataError) and e.path in (str(f), str(Path(f)), Path(f).stem) else f"{type(e).__name__}: {e}")
+        msg = " ".join(str(msg).split())
+        self.failed.append(str(f)); self.man.add(image=f, record=name, status="failed", error=msg)
+        tqdm.write(f"error: {f}: {msg}", file=sys.stderr); self.bar.update(1)
+
+    def claim(self, f, name:str)->bool:
+        "Whether `name` is free for page `f` (two pages of one run must not write one record)."
+        key = name.casefold()
+        if self.names.setdefault(key, str(f)) == str(f): return True
+        self.fail(f, f"its record name {name} is taken by {self.names[key]} (rename one of them or digitize them into separate --out folders)", name)
+        return False
+
+    def write(self, f, name:str, img, rec, seconds:float, overlay:bool):
+        "Write page `f`'s record atomically, then its manifest row."
+        sub, rec.name = Path(name).parent, Path(name).name
+        write_outputs(rec, img, self.out / sub, overlay)
+        warn = rec.meta.get("warning")
+        if warn: tqdm.write(f"warning: {f}: {warn}; its record is all NaN", file=sys.stderr)
+        self.man.add(image=f, record=name, status="warning" if warn else "ok", error=warn or "", **page_row(rec, seconds))
+        self.ok += 1; self.bar.update(1)
+
+def main(argv:list|None=None)->int:
+    "The `digitize` command: stream the pages of SRC… through the model into records, a manifest row each."
+    a = _args(argv)
     try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri, a.workers)
     except Exception as e:
         print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
-    out, failed, bs = Path(a.out), [], a.batch_size or dig.default_batch_size
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    mpath = Path(a.manifest) if a.manifest else out / "manifest.csv"
+    if a.resume and (n := remove_partials(out)): print(f"removed {n} unfinished record folder(s) left by an interrupted run", file=sys.stderr)
+    listed = Manifest.listed(mpath) if a.resume else set()
+    bs = a.batch_size or dig.default_batch_size
     chunk = bs * max(1, dig.workers)                # pages read at a time: a batch for each finishing process
-    def fail(f, e):                                 # a DataError about this page says the problem; anything else its type too
-        failed.append(f)
-        msg = e.problem if isinstance(e, DataError) and e.path in (str(f), str(Path(f)), Path(f).stem) else f"{type(e).__name__}: {e}"
-        tqdm.write(f"error: {f}: {' '.join(str(msg).split())}", file=sys.stderr)   # a line of its own, not inside the bar
-    with dig, tqdm(total=len(a.images), desc="digitizing", unit="page", disable=len(a.images) < 2) as bar:
-        for i in range(0, len(a.images), chunk):    # read a chunk, digitize it batch by batch, write each record
-            files, imgs = [], []
-            for f in a.images[i:i + chunk]:
-                try: imgs.append(read_image(f)); files.append(f)
-                except Exception as e: fail(f, e); bar.update(1)
-            for f, img, rec in zip(files, imgs, dig.digitize_many(imgs, fs=a.fs, names=[Path(f).stem for f in files], batch_size=bs)):
+    with dig, Manifest(mpath) as man, tqdm(desc="digitizing", unit="page") as bar:
+        run = _Run(out, man, bar)
+        def count():                                # the total (for an ETA) comes from a walk beside the work
+            bar.total = count_pages(a.sources); bar.refresh()
+        threading.Thread(target=count, daemon=True).start()
+        for pages in _chunks(iter_pages(a.sources), chunk):
+            todo = []
+            for f, name in pages:
+                if name is None: run.fail(f, "no image files found here" if Path(f).is_dir() else "no such file, folder or file list"); continue
+                if not run.claim(f, name): continue
+                if a.resume and record_done(out, name):
+                    if str(f) not in listed: man.add(image=f, record=name, status="ok", note="record found")
+                    run.skipped += 1; bar.update(1); continue
+                try: todo.append((f, name, read_image(f)))
+                except Exception as e: run.fail(f, e, name)
+            if not todo: continue
+            t0 = time.perf_counter()
+            recs = dig.digitize_many([img for *_, img in todo], fs=a.fs, names=[Path(n).name for _, n, _ in todo], batch_size=bs)
+            secs = (time.perf_counter() - t0) / len(todo)
+            for (f, name, img), rec in zip(todo, recs):
                 try:
                     if isinstance(rec, Exception): raise rec
-                    write_outputs(rec, img, out, a.overlay)
-                    if rec.meta.get("warning"): tqdm.write(f"warning: {f}: {rec.meta['warning']}; its record is all NaN", file=sys.stderr)
-                except Exception as e: fail(f, e)
-                bar.update(1)
-    ok = len(a.images) - len(failed)
-    print(f"digitized {ok}/{len(a.images)} page(s) into {out}" + (f"; {len(failed)} failed" if failed else ""))
-    return 1 if failed else 0
+                    run.write(f, name, img, rec, secs, a.overlay)
+                except Exception as e: run.fail(f, e, name)
+    n = run.ok + run.skipped + len(run.failed)
+    print(f"digitized {run.ok}/{n} page(s) into {out}" + (f"; {run.skipped} already done" if run.skipped else "")
+          + (f"; {len(run.failed)} failed" if run.failed else "") + f"; manifest: {mpath}")
+    if run.failed:
+        print("failed: " + ", ".join(run.failed[:20]) + (f", and {len(run.failed) - 20} more (see the manifest)" if len(run.failed) > 20 else ""))
+    return 1 if run.failed else 0
 
 # %% ../nbs/13_digitize.ipynb #40f5963b
 #| eval: false
