@@ -11,55 +11,11 @@ from tqdm.auto import tqdm
 from .core import EcgRecord, DEFAULT_FS, LEADS
 from .records import DataError
 from .errors import as_data_error, data_errors
-from .archive import iter_pages, count_pages, Manifest, page_row, record_done, remove_partials
+from .archive import (iter_pages, count_pages, Manifest, page_row, record_done, remove_partials, atomic_folder,
+                                      ImageError, read_image, decode_image, MIN_SIDE_PX, MAX_PIXELS)
 
 # %% auto #0
-__all__ = ['MIN_SIDE_PX', 'MAX_PIXELS', 'MAX_FS', 'ImageError', 'read_image', 'Digitizer', 'page_traces', 'overlay_figure',
-           'write_outputs', 'main']
-
-# %% ../nbs/13_digitize.ipynb #14559c16
-class ImageError(DataError):
-    "An input file is not a usable ECG page image; `str()` is '<file>: <problem>'."
-
-MIN_SIDE_PX = 200    # smaller pages cannot hold a readable 12-lead printout
-MAX_PIXELS = 80e6    # refuse decompression bombs (e.g. 20000 x 20000 px)
-
-def _cv2_reason(e:cv2.error)->str: return getattr(e, "err", "") or str(e).strip().splitlines()[-1]
-
-def _declared_size(path:Path, data:np.ndarray)->tuple|None:
-    "(width, height) the file's header declares, read without decoding the pixels; None if neither PIL nor OpenCV can tell."
-    from PIL import Image
-    try:
-        with warnings.catch_warnings():     # PIL warns of bombs and corrupt metadata; only the size matters here
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im: return tuple(im.size)
-    except Image.DecompressionBombError: return (math.inf, math.inf)   # over PIL's own limit, which is above MAX_PIXELS
-    except Exception: pass
-    try: hdr = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)   # 1/8 scale: cheap, and sizes what PIL does not know
-    except cv2.error: return None    # a side under 8 px or over OpenCV's 2^30 px limit: the full decode says which
-    return None if hdr is None else (hdr.shape[1] * 8, hdr.shape[0] * 8)
-
-def _too_large(path, w, h):
-    size = f"{w}x{h} px; " if math.isfinite(w * h) else ""
-    raise ImageError(path, f"image too large ({size}at most {MAX_PIXELS / 1e6:g} megapixels)")
-
-def read_image(path:str|Path # an image file
-              )->np.ndarray:
-    "An (H,W,3) uint8 RGB page from `path`; `ImageError` if it is missing, not an image, or too small/large."
-    path = Path(path)
-    if not path.exists(): raise ImageError(path, "file not found")
-    if not path.is_file(): raise ImageError(path, "not a file")
-    if path.stat().st_size == 0: raise ImageError(path, "empty file")
-    try: data = np.fromfile(path, np.uint8)
-    except OSError as e: raise ImageError(path, f"cannot be read ({e.strerror or e})") from None
-    size = _declared_size(path, data)
-    if size and size[0] * size[1] > MAX_PIXELS: _too_large(path, *size)
-    try: img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as e: raise ImageError(path, f"not an image OpenCV can read ({_cv2_reason(e)})") from None
-    if img is None: raise ImageError(path, "not an image OpenCV can read")
-    if img.shape[0] * img.shape[1] > MAX_PIXELS: _too_large(path, img.shape[1], img.shape[0])
-    if min(img.shape[:2]) < MIN_SIDE_PX: raise ImageError(path, f"image is {img.shape[1]}x{img.shape[0]} px, too small for an ECG page (min {MIN_SIDE_PX} px)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+__all__ = ['MAX_FS', 'Digitizer', 'page_traces', 'overlay_figure', 'write_outputs', 'main']
 
 # %% ../nbs/13_digitize.ipynb #dcfa17b7
 def _check_fs(fs):
@@ -214,19 +170,16 @@ def overlay_figure(image:np.ndarray, rec:EcgRecord):
     return fig
 
 def write_outputs(rec:EcgRecord, image:np.ndarray, out_dir:Path, overlay:bool=False)->list:
-    "Write `rec` (and optionally an overlay PNG) into `out_dir` atomically; returns the written paths."
+    "Write `rec` (and optionally an overlay PNG) into `out_dir` atomically (`archive.atomic_folder`); returns the written paths."
     from ecg_digitization.signals import write_record
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".tmp-") as tmp:
-        write_record(rec, Path(tmp) / rec.name)
+    with atomic_folder(out_dir) as (tmp, moved):
+        write_record(rec, tmp / rec.name)
         if overlay:
             import matplotlib.pyplot as plt
             fig = overlay_figure(image, rec)
-            fig.savefig(Path(tmp) / f"{rec.name}_overlay.png", dpi=100); plt.close(fig)
-        done = []
-        for f in sorted(Path(tmp).iterdir()):
-            os.replace(f, out_dir / f.name); done.append(out_dir / f.name)
-    return done
+            fig.savefig(tmp / f"{rec.name}_overlay.png", dpi=100); plt.close(fig)
+    return moved
+
 
 # %% ../nbs/13_digitize.ipynb #a712d6b0
 MAX_FS = 10_000   # Hz; more is no ECG sampling rate, and the record's size grows with it
@@ -254,6 +207,9 @@ def _args(argv):
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None, help="pages per forward pass (default 8 on a GPU, 1 on a CPU)")
     ap.add_argument("--workers", type=int, default=None, help="processes that resize, refine and vectorize pages (default: CPU cores - 1, up to 32, on a GPU; 0 on a CPU)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local", help="local: this machine; ray: Ray Data on a "
+                    "local or joined Ray cluster (GPU actors for the forward pass where there are GPUs, CPU tasks for the rest)")
+    ap.add_argument("--ray-address", default=None, help="with --executor ray: join this cluster (auto, host:6379, ray://host:10001); default: start a local one")
     a = ap.parse_args(argv)
     if not (math.isfinite(a.fs) and 0 < a.fs <= MAX_FS): ap.error(f"--fs must be a number of Hz in (0, {MAX_FS}], got {a.fs:g}")
     if a.batch_size is not None and a.batch_size < 1: ap.error(f"--batch-size must be at least 1, got {a.batch_size}")
@@ -286,6 +242,25 @@ class _Run:
         self.fail(f, f"its record name {name} is taken by {self.names[key]} (rename one of them or digitize them into separate --out folders)", name)
         return False
 
+    def pending(self, pages, resume:bool, listed:set):
+        "The `(page, record name)` of `pages` still to digitize: unnamed sources and name clashes fail, complete records are skipped."
+        for f, name in pages:
+            if name is None: self.fail(f, "no image files found here" if Path(f).is_dir() else "no such file, folder or file list"); continue
+            if not self.claim(f, name): continue
+            if resume and record_done(self.out, name):
+                if str(f) not in listed: self.man.add(image=f, record=name, status="ok", note="record found")
+                self.skipped += 1; self.bar.update(1); continue
+            yield f, name
+
+    def write_files(self, f, name:str, status:str, error:str, hea:bytes, dat:bytes, row:dict):
+        "Write a record another process made (its `.hea`/`.dat` bytes) atomically, then its manifest row."
+        if status == "failed": self.fail(f, error, name); return
+        base = Path(name)
+        with atomic_folder(self.out / base.parent) as (tmp, _):
+            (tmp / f"{base.name}.dat").write_bytes(dat); (tmp / f"{base.name}.hea").write_bytes(hea)
+        if status == "warning": tqdm.write(f"warning: {f}: {error}; its record is all NaN", file=sys.stderr)
+        self.man.add(image=f, record=name, status=status, error=error, **row); self.ok += 1; self.bar.update(1)
+
     def write(self, f, name:str, img, rec, seconds:float, overlay:bool):
         "Write page `f`'s record atomically, then its manifest row."
         sub, rec.name = Path(name).parent, Path(name).name
@@ -298,45 +273,52 @@ class _Run:
 def main(argv:list|None=None)->int:
     "The `digitize` command: stream the pages of SRC… through the model into records, a manifest row each."
     a = _args(argv)
-    try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri, a.workers)
-    except Exception as e:
-        print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
+    dig = None
+    if a.executor == "local":
+        try: dig = Digitizer.from_uri(a.model, a.device, a.tracking_uri, a.workers)
+        except Exception as e:
+            print(f"error: cannot load model {a.model}: {type(e).__name__}: {e}", file=sys.stderr); return 2
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     mpath = Path(a.manifest) if a.manifest else out / "manifest.csv"
     if a.resume and (n := remove_partials(out)): print(f"removed {n} unfinished record folder(s) left by an interrupted run", file=sys.stderr)
     listed = Manifest.listed(mpath) if a.resume else set()
-    bs = a.batch_size or dig.default_batch_size
-    chunk = bs * max(1, dig.workers)                # pages read at a time: a batch for each finishing process
-    with dig, Manifest(mpath) as man, tqdm(desc="digitizing", unit="page") as bar:
+    with Manifest(mpath) as man, tqdm(desc="digitizing", unit="page") as bar:
         run = _Run(out, man, bar)
-        def count():                                # the total (for an ETA) comes from a walk beside the work
-            bar.total = count_pages(a.sources); bar.refresh()
-        threading.Thread(target=count, daemon=True).start()
-        for pages in _chunks(iter_pages(a.sources), chunk):
-            todo = []
-            for f, name in pages:
-                if name is None: run.fail(f, "no image files found here" if Path(f).is_dir() else "no such file, folder or file list"); continue
-                if not run.claim(f, name): continue
-                if a.resume and record_done(out, name):
-                    if str(f) not in listed: man.add(image=f, record=name, status="ok", note="record found")
-                    run.skipped += 1; bar.update(1); continue
-                try: todo.append((f, name, read_image(f)))
-                except Exception as e: run.fail(f, e, name)
-            if not todo: continue
-            t0 = time.perf_counter()
-            recs = dig.digitize_many([img for *_, img in todo], fs=a.fs, names=[Path(n).name for _, n, _ in todo], batch_size=bs)
-            secs = (time.perf_counter() - t0) / len(todo)
-            for (f, name, img), rec in zip(todo, recs):
-                try:
-                    if isinstance(rec, Exception): raise rec
-                    run.write(f, name, img, rec, secs, a.overlay)
-                except Exception as e: run.fail(f, e, name)
+        if a.executor == "ray":
+            from ecg_digitization.digitize_ray import list_pages, digitize_on_ray
+            pages = list_pages(a.sources); bar.total = len(pages); bar.refresh()
+            try: digitize_on_ray(list(run.pending(pages, a.resume, listed)), a.model, run.write_files, a.fs,
+                                 a.batch_size or 8, a.ray_address, a.tracking_uri)
+            except Exception as e:
+                print(f"error: Ray executor: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr); return 2
+        else:
+            bs = a.batch_size or dig.default_batch_size
+            chunk = bs * max(1, dig.workers)        # pages read at a time: a batch for each finishing process
+            def count():                            # the total (for an ETA) comes from a walk beside the work
+                bar.total = count_pages(a.sources); bar.refresh()
+            threading.Thread(target=count, daemon=True).start()
+            with dig:
+                for pages in _chunks(run.pending(iter_pages(a.sources), a.resume, listed), chunk):
+                    todo = []
+                    for f, name in pages:
+                        try: todo.append((f, name, read_image(f)))
+                        except Exception as e: run.fail(f, e, name)
+                    if not todo: continue
+                    t0 = time.perf_counter()
+                    recs = dig.digitize_many([img for *_, img in todo], fs=a.fs, names=[Path(n).name for _, n, _ in todo], batch_size=bs)
+                    secs = (time.perf_counter() - t0) / len(todo)
+                    for (f, name, img), rec in zip(todo, recs):
+                        try:
+                            if isinstance(rec, Exception): raise rec
+                            run.write(f, name, img, rec, secs, a.overlay)
+                        except Exception as e: run.fail(f, e, name)
     n = run.ok + run.skipped + len(run.failed)
     print(f"digitized {run.ok}/{n} page(s) into {out}" + (f"; {run.skipped} already done" if run.skipped else "")
           + (f"; {len(run.failed)} failed" if run.failed else "") + f"; manifest: {mpath}")
     if run.failed:
         print("failed: " + ", ".join(run.failed[:20]) + (f", and {len(run.failed) - 20} more (see the manifest)" if len(run.failed) > 20 else ""))
     return 1 if run.failed else 0
+
 
 # %% ../nbs/13_digitize.ipynb #40f5963b
 #| eval: false
