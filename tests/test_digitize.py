@@ -57,7 +57,7 @@ def test_bad_files_fail_alone(checkpoint, tmp_path):
     for bad, message in BAD.items():
         assert any(str(f[bad]) in l and message in l for l in lines), (bad, r.stderr)
     assert "digitized 1/6" in r.stdout and "5 failed" in r.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea"]   # nothing of the bad files, no temp dirs
+    assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea", "manifest.csv"]   # nothing of the bad files, no temp dirs
 
 
 def test_batches_give_the_same_records(checkpoint, tmp_path):

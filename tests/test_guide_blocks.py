@@ -13,7 +13,7 @@ import numpy as np, pytest, torch
 import mlflow
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
-from conftest import ROOT
+from conftest import ROOT, MlflowServer
 
 GUIDE_URI = "http://localhost:5050"
 
@@ -26,6 +26,14 @@ def guide_path():
 
 def python_blocks(text: str) -> list:
     return [m.group(1) for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    "A server of the guide's own: its blocks register `ecg_digitizer_v1` and friends, which other tests register too."
+    srv = MlflowServer(tmp_path_factory.mktemp("guide_server")).start()
+    yield srv.uri
+    srv.stop()
 
 
 @pytest.fixture

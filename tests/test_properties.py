@@ -157,7 +157,7 @@ def test_cli_bad_files_fail_alone(page_png, checkpoint, data):
         assert all(f in failed or blobs[i][1] == "truncated" for i, f in enumerate(bad)), err
         assert rc == (1 if failed else 0) and f"digitized {1 + read_ok}/{len(files)}" in out, (out, err)
         written = sorted(p.name for p in (d / "out").iterdir())
-        assert {"good.hea", "good.dat"} <= set(written) and len(written) == 2 * (1 + read_ok), written  # no .tmp-*, no lone .hea
+        assert {"good.hea", "good.dat", "manifest.csv"} <= set(written) and len(written) == 1 + 2 * (1 + read_ok), written  # no .tmp-*, no lone .hea
         assert not any(n.startswith(tuple(f.stem for f in failed)) for n in written), written
 
 @given(fs=st.sampled_from(["nan", "inf", "-nan", "Infinity"]))
@@ -391,7 +391,7 @@ def test_config_any_text_value_names_the_key_in_one_line(key, value):
 
 RANGE_BUGS = {"data.fs": ["0", "-1", "-500"], "training.lr": ["nan", "inf", "-nan"], "data.dpi": ["0", "-100"],
               "data.train_size": ["0", "-1"], "data.val_size": ["0"], "data.augment_strength": ["-3", "2.5", "nan"],
-              "model.dropout": ["-0.1", "1.0", "2"], "data.num_workers": ["-1"], "training.grad_clip": ["-1", "nan"],
+              "model.dropout": ["-0.1", "1.0", "2"], "data.num_workers": ["-2", "-8"], "training.grad_clip": ["-1", "nan"],
               "training.weight_decay": ["-1"], "model.coarse_hz": ["0", "-25"], "training.snr_every": ["0"],
               "training.max_steps_per_epoch": ["0", "-5"], "data.image_height": ["0", "-32"], "data.image_width": ["33"],
               "training.device": ["gpu", "cuda:x"], "data.layout": ["4x3"], "data.style": ["fancy"]}

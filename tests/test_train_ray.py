@@ -137,7 +137,8 @@ def test_train_resume_continues_the_run_like_an_uninterrupted_one(mlflow_server,
     for key in ("train_loss", "val_loss", "val_snr", "best_val_loss", "lr", "snr_II"):
         got, want = ({m.step: m.value for m in c.get_metric_history(i, key)} for i in (run_id, full))
         assert len(c.get_metric_history(run_id, key)) == 2 and sorted(got) == sorted(want) == [1, 2], (key, got, want)
-        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), key   # same weights, optimizer, schedule and data order
+        # same weights, optimizer, schedule and data order; an SNR near 0 dB moves by ~1e-7 dB with the order of float sums
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-5 if "snr" in key else 1e-9), key
 
 
 # ---------------------------------------------------------------- mode=tune: parent + nested children, a crashing trial
