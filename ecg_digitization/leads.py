@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import cv2
 from .core import LEADS, N_LEADS, Layout, LAYOUTS, get_layout, DEFAULT_DURATION_S
+from .grid import detect_calibration_pulse
 from .records import DataError
 
 # %% auto #0
-__all__ = ['row_baselines', 'rotation_from_trace', 'layout_rows', 'guess_layout_from_rows', 'assign_leads']
+__all__ = ['row_baselines', 'rotation_from_trace', 'layout_rows', 'guess_layout_from_rows', 'trace_extent', 'assign_leads',
+           'blank_pulses']
 
 # %% ../nbs/06e_leads.ipynb #cd093407
 def row_baselines(p:np.ndarray,            # (H,W) trace probability (or 0/1 mask) of a level page
@@ -77,14 +79,26 @@ def _span(xs:np.ndarray, W:int, gap:float=0.02)->tuple:
     cols = np.nonzero(has[a[k]:b[k] + 1])[0] + a[k]
     return float(cols[0]), float(cols[-1])
 
-def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 0/1 mask of a level page
-                 layout:str|Layout|None="3x4+II",   # printed layout; None = guess from the number of rows
-                 duration_s:float=DEFAULT_DURATION_S,
-                 threshold:float=0.5)->np.ndarray:
-    "(12,H,W) per-lead maps: each trace pixel's probability moved to the lead its row and column show."
-    p = np.asarray(p, np.float32)
-    if p.ndim != 2: raise DataError("trace map", f"expected an (H,W) trace map, got shape {p.shape}")
-    lay = guess_layout_from_rows(p, threshold) if layout is None else get_layout(layout)
+# %% ../nbs/06e_leads.ipynb #d4e5f6a1
+def _consensus(v:np.ndarray, tol:float)->float:
+    "Median of the largest group of values within `tol` of one of them (all of them when no two agree)."
+    n = (np.abs(v[:, None] - v[None]) <= tol).sum(1)
+    return float(np.median(v[np.abs(v - v[np.argmax(n)]) <= tol]) if n.max() > 1 else np.median(v))
+
+def _extent(ext:np.ndarray, span:float|None, tol:float=4.0)->tuple:
+    "(first, last) trace column of the page from its rows' `(first, last)` columns: where most rows start and end, or with the expected `span` (px) the pair most rows agree with."
+    a, b = ext[:, 0], ext[:, 1]
+    if span is not None:
+        tol = max(tol, 0.01 * span)
+        n, x0 = max(((np.abs(a - x) <= tol).sum() + (np.abs(b - x - span) <= tol).sum(), x) for x in np.r_[a, b - span])
+        ok0, ok1 = np.abs(a - x0) <= tol, np.abs(b - x0 - span) <= tol
+        if n >= 2:
+            x0 = np.median(a[ok0]) if ok0.any() else np.median(b[ok1]) - span
+            return float(x0), float(np.median(b[ok1]) if ok1.any() else x0 + span)
+    return _consensus(a, tol), _consensus(b, tol)
+
+def _row_pixels(p:np.ndarray, lay:Layout, threshold:float)->tuple:
+    "`(ys, xs, row, near, ext)`: trace pixels, the printed row each is in, whether it lies near that row's baseline, and each row's `(first, last)` column."
     rows = layout_rows(lay)
     base = row_baselines(p, len(rows), threshold)
     if len(base) < len(rows): raise DataError("trace map", f"could not find the rows of the layout: {lay.name} prints {len(rows)}, the map shows {len(base)}")
@@ -94,7 +108,30 @@ def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 
     near = np.abs(ys - base[r]) <= 0.7 * pitch                        # page borders, header lines: not a row's trace
     ext = [_span(xs[(r == i) & near], p.shape[1]) for i in range(len(rows)) if ((r == i) & near).sum() > 20]
     if not ext: raise DataError("trace map", "too few trace pixels in the rows to find the time axis")
-    x0, x1 = np.median(ext, 0)
+    return ys, xs, r, near, np.array(ext)
+
+def trace_extent(p:np.ndarray,                      # (H,W) trace probability or 0/1 mask of a level page
+                 layout:str|Layout="3x4+II",
+                 threshold:float=0.5,
+                 span_px:float|None=None            # px from the first to the last trace column if known (the grid's
+                                                    # time axis); None = the median of the rows' extents
+                )->tuple:
+    "`(x0, x1)`: the first and last pixel column of the printed rows' traces."
+    return _extent(_row_pixels(np.asarray(p, np.float32), get_layout(layout), threshold)[4], span_px)
+
+def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 0/1 mask of a level page
+                 layout:str|Layout|None="3x4+II",   # printed layout; None = guess from the number of rows
+                 duration_s:float=DEFAULT_DURATION_S,
+                 threshold:float=0.5,
+                 span_px:float|None=None            # as in `trace_extent`
+                )->np.ndarray:
+    "(12,H,W) per-lead maps: each trace pixel's probability moved to the lead its row and column show."
+    p = np.asarray(p, np.float32)
+    if p.ndim != 2: raise DataError("trace map", f"expected an (H,W) trace map, got shape {p.shape}")
+    lay = guess_layout_from_rows(p, threshold) if layout is None else get_layout(layout)
+    rows = layout_rows(lay)
+    ys, xs, r, near, ext = _row_pixels(p, lay, threshold)
+    x0, x1 = _extent(ext, span_px)
     keep = near & (xs >= x0 - 0.005 * p.shape[1]) & (xs <= x1 + 0.005 * p.shape[1])
     ys, xs, r = ys[keep], xs[keep], r[keep]
     out = np.zeros((N_LEADS,) + p.shape, np.float32)
@@ -104,3 +141,17 @@ def assign_leads(p:np.ndarray,                     # (H,W) trace probability or 
         for j, lead in enumerate(leads):
             s = sel[c == j]; out[LEADS.index(lead), ys[s], xs[s]] = p[ys[s], xs[s]]
     return out
+
+# %% ../nbs/06e_leads.ipynb #d4e5f6a3
+def blank_pulses(p:np.ndarray,          # (H,W) trace map (0..1) of a level page
+                 image:np.ndarray,      # (H,W,3) RGB level page
+                 px_per_mm:float,       # expected scale (grid, or the rows' length at 25 mm/s)
+                 threshold:float=0.5    # value that counts as trace
+                )->tuple:
+    "`(map, pulses)`: the map with each calibration pulse (`grid.detect_calibration_pulse`) zeroed, with its foot up to the gap before the trace."
+    pulses = detect_calibration_pulse(image, px_per_mm); p = np.array(p, np.float32)
+    for q in pulses:
+        pad = int(np.ceil(0.1 * q["px_per_mv"])); x = int(np.ceil(q["x1"])) + 2; yt, yb = int(q["y_top"]), int(q["y_base"])
+        gap = ~(p[max(0, yt - pad):yb + (yb - yt), x:x + int(0.5 * q["px_per_mv"])] >= threshold).any(0)   # no ink within 1 mV, 5 mm on
+        p[max(0, yt - pad):yb + pad + 1, :x + int(np.argmax(gap)) if gap.any() else x] = 0
+    return p, pulses

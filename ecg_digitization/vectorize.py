@@ -11,26 +11,32 @@ from .grid import estimate_rotation, deskew, estimate_grid_pitch, detect_calibra
 from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, rotation_from_mask, mode_row
 from .trace import panel_trace
 from .native import native_edges
-from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace
+from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace, trace_extent, blank_pulses
 from .einthoven import fuse_limb_leads
-from .rectify import estimate_homography, perspective_px, fit_canvas
+from .refine import drop_lines
+from .level import level_page, trace_map
 from .records import DataError
 from .errors import data_errors
 import cv2
 
 # %% auto #0
-__all__ = ['fit_time_axis', 'vectorize']
+__all__ = ['fit_time_axis', 'reading_problems', 'vectorize']
 
 # %% ../nbs/06_vectorize.ipynb #1b8ee112
-def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0)->tuple:
+def fit_time_axis(panels:list, rho:dict, fs:float, tol_px:float=3.0,
+                  px_per_s:float|None=None   # time scale if known (from the grid): only where t = 0 falls is fitted
+                 )->tuple:
     "`(px_per_s, x_at_t0)`: one robust line x = X0 + px_per_s·t through panel starts/ends; per-panel x of `t0`."
     t = np.array([v for p in panels for v in (p.t0, p.t1 - 1 / fs)])
     x = np.array([v for p in panels for v in (p.x0 + rho[id(p)], p.x1 - rho[id(p)])])
-    if len(np.unique(t)) < 2: return None, {id(p): p.x0 + rho[id(p)] for p in panels}
-    i, j = np.triu_indices(len(t), 1); k = t[i] != t[j]
-    pps = np.median((x[j] - x[i])[k] / (t[j] - t[i])[k])               # Theil-Sen: truncated panels don't pull
+    if px_per_s is None and len(np.unique(t)) < 2: return None, {id(p): p.x0 + rho[id(p)] for p in panels}
+    if px_per_s: pps = px_per_s
+    else:
+        i, j = np.triu_indices(len(t), 1); k = t[i] != t[j]
+        pps = np.median((x[j] - x[i])[k] / (t[j] - t[i])[k])           # Theil-Sen: truncated panels don't pull
     ok = np.abs(x - pps * t - np.median(x - pps * t)) <= tol_px
-    if ok.sum() >= 2 and len(np.unique(t[ok])) >= 2:
+    if px_per_s: x0 = np.mean((x - pps * t)[ok]) if ok.any() else np.median(x - pps * t)
+    elif ok.sum() >= 2 and len(np.unique(t[ok])) >= 2:
         (x0, pps), *_ = np.linalg.lstsq(np.c_[np.ones(ok.sum()), t[ok]], x[ok], rcond=None)
     else: x0 = np.median(x - pps * t)
     start = {}
@@ -60,32 +66,81 @@ def _checked(m, image)->tuple:
     return m, (np.ascontiguousarray(image[..., :3]) if image.ndim == 3 else image), what
 
 # %% ../nbs/06_vectorize.ipynb #bbde16e2
-def _level(m, image, rotation, min_deg, min_persp_px):
-    "Rotate (or rectify) mask and image level; returns (mask, image, degrees, homography or None, warp applied or None)."
-    H = None
-    if rotation is None:
-        rotation = (estimate_rotation(image) if image is not None else
-                    rotation_from_trace(m[0]) if m.ndim == 3 and m.shape[0] == 1 else rotation_from_mask(m))
-        if image is not None and min_persp_px is not None:              # photographed at an angle: undo the homography
-            Hp = estimate_homography(image, rotation)
-            if Hp is not None and perspective_px(Hp, rotation, image.shape) > min_persp_px: H, size = fit_canvas(Hp, image.shape)
-    if H is None and (abs(rotation) < min_deg or rotation == 0): return m, image, 0.0, None, None
-    if m.ndim == 2: m = np.stack([(m == k).astype(np.uint8) * 255 for k in range(1, N_LEADS + 1)])   # one-hot
-    elif m.shape[0] == N_LEADS + 1: m = m[1:]
-    if m.dtype != np.uint8: m = m.astype(np.float32)
-    if H is None:                                                  # linear interpolation keeps sub-pixel weight
-        h, w = m.shape[-2:]; R = np.vstack([cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), rotation, 1.0), [0, 0, 1]])   # as `deskew`
-        return np.stack([deskew(c, rotation, border=0) for c in m]), (deskew(image, rotation) if image is not None else None), float(rotation), None, R
-    m = np.stack([cv2.warpPerspective(c, H, size, flags=cv2.INTER_LINEAR, borderValue=0) for c in m])
-    image = cv2.warpPerspective(image, H, size, flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
-    return m, image, float(rotation), H, H
+def _read(m, image, grid, layout, fs, duration_s, threshold, max_gap_s, einthoven, edges, px_per_mm, what,
+          grid_time:bool=False)->EcgRecord:
+    "One reading of a level page (maps and image as `level.level_page` returns them); `grid_time`: the time axis from the grid, not from where the traces start and end."
+    gx, gy = grid
+    grid_time = grid_time and bool(gx and gy)
+    pulses = None
+    if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
+        tm = drop_lines(m[0].astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0), threshold)   # creases
+        if layout is None: layout = guess_layout_from_rows(tm, threshold)
+        if image is not None:                                 # calibration pulses look like trace: blank them
+            if not gy: x0, x1 = trace_extent(tm, layout, threshold)   # no grid: the scale from the rows' length
+            tm, pulses = blank_pulses(tm, image, gy or (x1 - x0) / (duration_s * PAPER_SPEED_MM_S), threshold)
+        m = assign_leads(tm, layout, duration_s, threshold, span_px=duration_s * PAPER_SPEED_MM_S * gx if grid_time else None)
+    pix = lead_pixels(m, threshold)
+    if len(pix[0]) == 0: raise DataError(what, f"no ECG trace found on the page (no pixel reaches the threshold {threshold:g})")
+    panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
+    if not panels: raise DataError(what, f"no trace falls in a panel of layout {lay.name}")
+    ys, xs, ks, ws = pix
+    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
+    rho = {k: v[2] for k, v in traces.items()}
+    pps, start = fit_time_axis(panels, rho, fs, px_per_s=PAPER_SPEED_MM_S * gx if grid_time else None)
+    if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
+    if not (np.isfinite(pps) and pps > 0): raise DataError(what, f"could not find the time axis: where the traces start and end does not fit layout {lay.name}")
+    ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm along x if the paper ran at 25 mm/s
+    if gx and not px_per_mm and abs(gx / ppm_mask - 1) > 0.1: gx = gy = None   # grid misread
+    if gy is None: gx = None
+    if pulses is None or not gy: pulses = detect_calibration_pulse(image, gy or ppm_mask) if image is not None else []
+    if gx and abs(gx / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * gx   # the grid is finer (x pitch: pixels may not be square)
+    pulse_mv = float(np.median([q["px_per_mv"] for q in pulses])) if pulses else None
+    px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
+    ppm_grid = np.sqrt(gx * gy) if gx and gy else None
+    n = int(round(fs * duration_s)); t = np.arange(n) / fs
+    out = np.full((n, N_LEADS), np.nan, np.float32); info = []; reads = []
+    for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
+        X, Y, r, cols = traces[id(p)]
+        sel = (t >= p.t0 - 1e-9) & (t < p.t1 - 1e-9)
+        xi = start[id(p)] + (t[sel] - p.t0) * pps
+        yi = np.interp(xi, X, Y, left=np.nan, right=np.nan)
+        j = np.clip(np.searchsorted(cols, xi) - 1, 0, max(len(cols) - 2, 0))
+        if len(cols) > 1: yi[(cols[j + 1] - cols[j]) > max_gap_s * pps] = np.nan
+        base = mode_row(yi)
+        near = [q["y_base"] for q in pulses if abs(q["y_base"] - base) < 0.5 * px_per_mv]
+        if near: base = min(near, key=lambda b: abs(b - base))
+        v = np.full(n, np.nan); v[sel] = (base - yi) / px_per_mv; reads.append((p.lead, v))
+        info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, x_t0=float(start[id(p)]),
+                         baseline_y=base, pen_radius_px=r, pulse=bool(near)))
+    vals = fuse_limb_leads(reads, min_samples=int(0.2 * fs)) if einthoven else [v for _, v in reads]
+    for (lead, _), v in zip(reads, vals):
+        k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
+    meta = dict(layout=lay.name, px_per_s=float(pps), px_per_mv=float(px_per_mv),
+                px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
+                einthoven=bool(einthoven))
+    return EcgRecord(out, fs, LEADS, "vectorized", meta)
 
-def _native_trace(m)->np.ndarray:
-    "(H,W) trace map (0..1) of a mask or map as `vectorize` was given it."
-    if m.ndim == 2: return (m > 0).astype(np.float32)
-    if m.shape[0] == N_LEADS + 1: m = m[1:]
-    return m.max(0).astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
+# %% ../nbs/06_vectorize.ipynb #f1a2b3c2
+def reading_problems(rec:EcgRecord,             # a reading (`vectorize`'s record: scales and layout in its meta)
+                     grid:tuple=(None, None),   # (x, y) px/mm the page's grid shows, None where it shows none
+                     min_cover:float=0.5,       # share of its shown samples each lead must have
+                     max_mv:float=8.0           # largest plausible span of one lead, mV
+                    )->list:
+    "What does not hang together in a reading: its time axis against the grid, px/mV against px/s, leads missing, amplitudes no ECG has; [] when all fits."
+    m, out = rec.meta, []
+    ppm_t, ppm_a = m["px_per_s"] / PAPER_SPEED_MM_S, m["px_per_mv"] / GAIN_MM_MV
+    if grid[0] and grid[1] and abs(ppm_t / grid[0] - 1) > 0.02:
+        out.append(f"time axis: the traces' extent gives {ppm_t:.2f} px/mm, the grid {grid[0]:.2f}")
+    if not 0.85 < ppm_a / ppm_t < 1 / 0.85:                 # square pixels within the grid's own per-axis tolerance
+        out.append(f"scales: 10 mm/mV reads as {ppm_a:.2f} px/mm, 25 mm/s as {ppm_t:.2f} px/mm")
+    win = {lead: (t0, t1) for lead, _, _, t0, t1 in sorted(get_layout(m["layout"]).panels(rec.duration_s), key=lambda p: p[4] - p[3])}
+    cover = {l: np.isfinite(rec.signal[int(round(t0 * rec.fs)):int(round(t1 * rec.fs)), LEADS.index(l)]).mean() for l, (t0, t1) in win.items()}
+    if any(c < min_cover for c in cover.values()): out.append(f"leads missing: {', '.join(l for l, c in cover.items() if c < min_cover)}")
+    span = {l: np.ptp(np.nanpercentile(v, [0.5, 99.5])) for l, v in zip(rec.leads, rec.signal.T) if np.isfinite(v).sum() > 1}
+    if any(s > max_mv for s in span.values()): out.append(f"amplitude: {', '.join(l for l, s in span.items() if s > max_mv)} span over {max_mv:g} mV")
+    return out
 
+# %% ../nbs/06_vectorize.ipynb #f1a2b3c3
 def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|13,H,W) per-lead maps, or (1,H,W) trace map
               image:np.ndarray|None=None,         # (H,W,3) RGB page the mask belongs to: grid, pulses, rotation
               layout:str|Layout|None="3x4+II",    # layout name; None = guess from the mask
@@ -107,61 +162,30 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
     m, image, what = _checked(mask_or_prob, image)
     with data_errors(what):
         if min_rotation_deg is None: min_rotation_deg = 0.1 if image is not None else 2.0
-        given = m
-        m, image, rot, hom, moved = _level(m, image, rotation, min_rotation_deg if rotation is None else 0.0, min_perspective_px)
-        edges = None
-        if moved is not None and native_refit is not False:
-            t = _native_trace(given)
-            if native_refit or ((t == 0) | (t == 1)).all(): edges = native_edges(t, moved, threshold)
-        grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(image, per_axis=True) if image is not None else (None, None))
-        pulses = None
-        if m.ndim == 3 and m.shape[0] == 1:                       # trace vs paper: leads from the page's rows and columns
-            tm = m[0].astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
-            if image is not None and grid[1]:                     # calibration pulses look like trace: blank them
-                pulses = detect_calibration_pulse(image, grid[1]); tm = tm.copy()
-                for q in pulses:
-                    pad = int(np.ceil(0.1 * q["px_per_mv"]))
-                    tm[max(0, int(q["y_top"]) - pad):int(q["y_base"]) + pad + 1, :int(np.ceil(q["x1"])) + 2] = 0
-            if layout is None: layout = guess_layout_from_rows(tm, threshold)
-            m = assign_leads(tm, layout, duration_s, threshold)
-        pix = lead_pixels(m, threshold)
-        if len(pix[0]) == 0: raise DataError(what, f"no ECG trace found on the page (no pixel reaches the threshold {threshold:g})")
-        panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
-        if not panels: raise DataError(what, f"no trace falls in a panel of layout {lay.name}")
-        ys, xs, ks, ws = pix
-        traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
-        rho = {k: v[2] for k, v in traces.items()}
-        pps, start = fit_time_axis(panels, rho, fs)
-        if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
-        if not (np.isfinite(pps) and pps > 0): raise DataError(what, f"could not find the time axis: where the traces start and end does not fit layout {lay.name}")
-        ppm_mask = pps / PAPER_SPEED_MM_S                       # px/mm along x if the paper ran at 25 mm/s
-        gx, gy = grid
-        if gx and not px_per_mm and abs(gx / ppm_mask - 1) > 0.1: gx = gy = None   # grid misread
-        if gy is None: gx = None
-        if pulses is None or not gy: pulses = detect_calibration_pulse(image, gy or ppm_mask) if image is not None else []
-        if gx and abs(gx / ppm_mask - 1) < 0.02: pps = PAPER_SPEED_MM_S * gx   # the grid is finer (x pitch: pixels may not be square)
-        pulse_mv = float(np.median([q["px_per_mv"] for q in pulses])) if pulses else None
-        px_per_mv = GAIN_MM_MV * gy if gy else pulse_mv or GAIN_MM_MV * ppm_mask
-        ppm_grid = np.sqrt(gx * gy) if gx and gy else None
-        n = int(round(fs * duration_s)); t = np.arange(n) / fs
-        out = np.full((n, N_LEADS), np.nan, np.float32); info = []; reads = []
-        for p in sorted(panels, key=lambda p: p.t0 - p.t1):          # longest first; shorter panels only fill its gaps
-            X, Y, r, cols = traces[id(p)]
-            sel = (t >= p.t0 - 1e-9) & (t < p.t1 - 1e-9)
-            xi = start[id(p)] + (t[sel] - p.t0) * pps
-            yi = np.interp(xi, X, Y, left=np.nan, right=np.nan)
-            j = np.clip(np.searchsorted(cols, xi) - 1, 0, max(len(cols) - 2, 0))
-            if len(cols) > 1: yi[(cols[j + 1] - cols[j]) > max_gap_s * pps] = np.nan
-            base = mode_row(yi)
-            near = [q["y_base"] for q in pulses if abs(q["y_base"] - base) < 0.5 * px_per_mv]
-            if near: base = min(near, key=lambda b: abs(b - base))
-            v = np.full(n, np.nan); v[sel] = (base - yi) / px_per_mv; reads.append((p.lead, v))
-            info.append(dict(lead=p.lead, row=p.row, col=p.col, t0=p.t0, t1=p.t1, x0=p.x0, x1=p.x1, baseline_y=base,
-                             pen_radius_px=r, pulse=bool(near)))
-        vals = fuse_limb_leads(reads, min_samples=int(0.2 * fs)) if einthoven else [v for _, v in reads]
-        for (lead, _), v in zip(reads, vals):
-            k = LEADS.index(lead); empty = ~np.isfinite(out[:, k]); out[empty, k] = v[empty]
-        meta = dict(layout=lay.name, rotation_deg=rot, px_per_s=float(pps), px_per_mv=float(px_per_mv),
-                    px_per_mm=float(ppm_grid) if ppm_grid else None, px_per_mm_xy=(gx, gy) if gx else None, n_pulses=len(pulses), panels=info,
-                    einthoven=bool(einthoven), homography=None if hom is None else hom.tolist())
-        return EcgRecord(out, fs, LEADS, "vectorized", meta)
+        tried = []                                                     # (name, record or DataError, problems)
+        def level(rot, persp):
+            lm, li, deg, hom, moved, src = level_page(m, image, rot, min_rotation_deg if rot is None else 0.0, persp)
+            edges = None
+            if moved is not None and native_refit is not False:
+                t = trace_map(m)
+                if native_refit or ((t == 0) | (t == 1)).all(): edges = native_edges(t, moved, threshold)
+            grid = (px_per_mm, px_per_mm) if px_per_mm else (estimate_grid_pitch(li, per_axis=True) if li is not None else (None, None))
+            return dict(m=lm, image=li, deg=deg, hom=hom, edges=edges, grid=grid, src=src)
+        def attempt(name, lv, grid_time=False):
+            try: rec = _read(lv["m"], lv["image"], lv["grid"], layout, fs, duration_s, threshold, max_gap_s, einthoven,
+                             lv["edges"], px_per_mm, what, grid_time)
+            except DataError as e: tried.append((name, e, [str(e)])); return tried[-1][2]
+            rec.meta.update(rotation_deg=lv["deg"], rotation_from=lv["src"], homography=None if lv["hom"] is None else lv["hom"].tolist())
+            tried.append((name, rec, reading_problems(rec, lv["grid"]))); return tried[-1][2]
+        lv = level(rotation, min_perspective_px)
+        probs = attempt("as levelled", lv)
+        if any(p.startswith("time axis") for p in probs): attempt("time axis from the grid", lv, grid_time=True)
+        if (rotation is None and lv["hom"] is None and
+            (not isinstance(tried[0][1], EcgRecord) or any(p.startswith("leads missing") for p in probs))):
+            alt = (rotation_from_trace(drop_lines(trace_map(m), max_gap=12, deg=None)) if m.ndim == 3 and m.shape[0] == 1
+                   else rotation_from_mask(m))
+            if abs(alt - lv["deg"]) > 0.1: attempt("rotation from the traces", level(alt, None))
+        name, rec, probs = min(tried, key=lambda a: (not isinstance(a[1], EcgRecord), len(a[2])))   # ties: the first
+        if not isinstance(rec, EcgRecord): raise tried[0][1]
+        rec.meta["reading"] = dict(chosen=name, problems=probs, tried={n: p for n, _, p in tried})
+        return rec
