@@ -185,7 +185,11 @@ def vectorize(mask_or_prob:np.ndarray,           # (H,W) lead labels 0..12, (12|
             alt = (rotation_from_trace(drop_lines(trace_map(m), max_gap=12, deg=None)) if m.ndim == 3 and m.shape[0] == 1
                    else rotation_from_mask(m))
             if abs(alt - lv["deg"]) > 0.1: attempt("rotation from the traces", level(alt, None))
-        name, rec, probs = min(tried, key=lambda a: (not isinstance(a[1], EcgRecord), len(a[2])))   # ties: the first
+        name, rec, probs = min(tried, key=lambda a: (not isinstance(a[1], EcgRecord), _weight(a[2])))   # ties: the first
         if not isinstance(rec, EcgRecord): raise tried[0][1]
         rec.meta["reading"] = dict(chosen=name, problems=probs, tried={n: p for n, _, p in tried})
         return rec
+
+def _weight(problems:list)->int:
+    "How bad a reading's problems are: a wrong time axis misplaces every lead (3), wrong scales misread every amplitude (2), a missing lead or an implausible amplitude costs one lead (1)."
+    return sum({"time axis": 3, "scales": 2}.get(q.split(":")[0], 1) for q in problems)
