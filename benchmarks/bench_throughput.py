@@ -47,7 +47,7 @@ def parse_ints(s:str, name:str, least:int)->list:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="models:/… URI, runs:/… URI or a local checkpoint (.pt)")
+    ap.add_argument("--model", required=True, help="default (the shipped model), a models:/… or runs:/… URI, or a local checkpoint (.pt)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--pages", type=int, default=32, help="pages per timed run")
     ap.add_argument("--distinct", type=int, default=8, help="different renderings among them")

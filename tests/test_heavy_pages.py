@@ -2,7 +2,7 @@
 
 The pages are the first 12 of `benchmarks/bench_heavy.py` (`augment(preset="heavy_shading")` of 200 dpi 3x4+II
 renderings: creases and crumpled texture as dark as the trace, a hand shadow, a 2000-3500 K or 11000-16000 K cast,
-noise sigma 8-20, rotation within ±5°). Measured with this code: 17.1 dB mean, every page between 12.0 and 26.5 dB,
+noise sigma 8-20, rotation within ±5°). Measured with this code: 17.0 dB mean, every page between 12.0 and 26.5 dB,
 rotation within 0.06° of the truth (before: 9.7 dB mean, 0.5 dB worst, rotation up to 2.8° off).
 """
 import numpy as np, pytest
@@ -39,12 +39,12 @@ def readings():
 def test_no_heavy_page_below_10_db(readings):
     snr = {i: round(s, 2) for i, s, _, _ in readings}
     assert min(snr.values()) >= 10, snr
-    assert np.mean(list(snr.values())) > 15.5, snr            # measured 17.1 dB
+    assert np.mean(list(snr.values())) > 15.5, snr            # measured 17.0 dB
 
 
 @pytest.mark.slow
 def test_heavy_pages_are_levelled(readings):
     err = {i: round(m["rotation_deg"] - true, 3) for i, _, m, true in readings}
-    assert max(abs(e) for e in err.values()) < 0.2, err         # measured at most 0.06°
+    assert max(abs(e) for e in err.values()) < 0.2, err         # measured at most 0.05°
     assert all(m["homography"] is None for _, _, m, _ in readings)   # rotated, not photographed: no perspective read in
     assert all(m["reading"]["problems"] == [] for _, _, m, _ in readings), [m["reading"] for _, _, m, _ in readings]
