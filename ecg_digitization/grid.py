@@ -62,9 +62,9 @@ def spectrum_rotation(img:np.ndarray,        # (H,W,3) RGB or (H,W) grey page
     f = min(1.0, max_side / max(img.shape[:2]))
     ink = ink_map(img, f); ink -= ink.mean(); h, w = ink.shape
     H, W = cv2.getOptimalDFTSize(h), cv2.getOptimalDFTSize(w)
-    pad = np.zeros((H, W), np.float32); pad[:h, :w] = ink * np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    pad = np.zeros((H, W), np.float32); pad[:h, :w] = ink * np.outer(np.hanning(h).astype(np.float32), np.hanning(w).astype(np.float32))
     F = cv2.dft(pad, flags=cv2.DFT_COMPLEX_OUTPUT)
-    P = F[..., 0] ** 2 + F[..., 1] ** 2; P = np.fft.fftshift(np.log1p(P / max(float(np.median(P)), 1e-12)))
+    P = F[..., 0] ** 2 + F[..., 1] ** 2; P = np.fft.fftshift(np.log1p(P / max(float(np.median(P[::3, ::3])), 1e-12)))   # median of a 1/9 sample: 8x faster
     fr = np.linspace(1 / periods[1], 1 / periods[0], 400)               # cycles per px
     every = np.arange(-45, 45, 0.5)
     bg = np.median(np.r_[_ray_power(P, every, fr, False), _ray_power(P, every, fr, True)], 0)   # the spectrum at each frequency

@@ -14,18 +14,21 @@ __all__ = ['tile_line_angles', 'estimate_homography', 'project_points', 'axis_re
 
 # %% ../nbs/06h_rectify.ipynb #8239f7c4
 def _sharpest_shear(u, v, w, c, lo, hi, step):
-    "(angle deg, peak/median sharpness): the `a` in [lo, hi] for which v - tan(a)(u - c) piles weight `w` highest."
+    "(angle deg, peak/median sharpness): the `a` in [lo, hi] for which v - tan(a)(u - c) piles weight `w` highest; coarse to fine."
     def sharp(a, k=1):
         s = v[::k] - np.tan(np.radians(a)) * (u[::k] - c); s = s - s.min()
         i = np.floor(s).astype(int); f = s - i; n = i.max() + 2
         return float(np.square(np.bincount(i, w[::k] * (1 - f), n) + np.bincount(i + 1, w[::k] * f, n)).sum())
-    cands = np.arange(lo, hi + 1e-9, step); s = np.array([sharp(a, 8) for a in cands])   # coarse: every 8th pixel
+    cands = np.arange(lo, hi + 1e-9, step); s = np.full(len(cands), -np.inf); every = np.arange(0, len(cands), 5)
+    s[every] = [sharp(a, 8) for a in cands[every]]                     # coarse: every 5th angle, every 8th pixel
+    j0 = int(np.argmax(s)); near = np.arange(max(0, j0 - 4), min(len(cands), j0 + 5))
+    s[near] = [sharp(a, 8) for a in cands[near]]                       # then every angle near the best one
     fine = cands[int(np.argmax(s))] + np.arange(-1, 1.001, 0.2) * step; sf = np.array([sharp(a, 2) for a in fine])
     j = int(np.argmax(sf)); a = fine[j]
     if 0 < j < len(fine) - 1:
         y0, y1, y2 = sf[j - 1:j + 2]; den = y0 - 2 * y1 + y2
         if den < 0: a += 0.5 * (y0 - y2) / den * 0.2 * step
-    return float(a), float(s.max() / max(np.median(s), 1e-9))
+    return float(a), float(s.max() / max(np.median(s[every]), 1e-9))
 
 def tile_line_angles(img:np.ndarray,          # (H,W,3) RGB or (H,W) grey page
                      tiles:tuple=(4, 5),      # rows, columns of tiles

@@ -137,8 +137,10 @@ def test_train_resume_continues_the_run_like_an_uninterrupted_one(mlflow_server,
     for key in ("train_loss", "val_loss", "val_snr", "best_val_loss", "lr", "snr_II"):
         got, want = ({m.step: m.value for m in c.get_metric_history(i, key)} for i in (run_id, full))
         assert len(c.get_metric_history(run_id, key)) == 2 and sorted(got) == sorted(want) == [1, 2], (key, got, want)
-        # same weights, optimizer, schedule and data order; an SNR near 0 dB moves by ~1e-7 dB with the order of float sums
-        assert got == pytest.approx(want, rel=1e-6, abs=1e-5 if "snr" in key else 1e-9), key
+        # same weights, optimizer, schedule and data order, so losses agree to float-sum order. The official SNR quantises
+        # both signals to 256 levels to align them: an output that moves by 1e-7 can cross a level edge, which moves an
+        # SNR near 0 dB by up to ~1e-4 dB (measured: 2.6e-5 dB on snr_II); a different run differs by far more than 1e-3
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-3 if "snr" in key else 1e-9), key
 
 
 # ---------------------------------------------------------------- mode=tune: parent + nested children, a crashing trial
