@@ -11,7 +11,7 @@ from .grid import estimate_rotation, spectrum_rotation, cross_check, deskew
 from .panels import rotation_from_mask
 from .leads import rotation_from_trace
 from .refine import drop_lines
-from .rectify import estimate_homography, perspective_px, fit_canvas
+from .rectify import estimate_homography, perspective_px, fit_canvas, corner_spread
 
 # %% auto #0
 __all__ = ['trace_map', 'page_rotation', 'level_page']
@@ -54,7 +54,7 @@ def level_page(m:np.ndarray,                # (H,W) lead labels, (12|13,H,W) per
         rotation, src = r["deg"], r["source"]
         if min_persp_px is not None and r["strength"] >= 5.0:            # photographed at an angle: undo the homography
             centre = r["hough"] if abs(r["hough"] - rotation) <= 2.0 else rotation   # the median line sits among the tiles' angles
-            Hp = estimate_homography(image, centre)
+            Hp = estimate_homography(image, centre) if corner_spread(image, centre) >= 0.1 else None   # corners agree: flat
             if Hp is not None and perspective_px(Hp, rotation, image.shape) > min_persp_px: H, size = fit_canvas(Hp, image.shape)
     elif rotation is None:
         trace = m.ndim == 3 and m.shape[0] == 1

@@ -10,7 +10,7 @@ from .grid import ink_map, estimate_rotation
 
 # %% auto #0
 __all__ = ['tile_line_angles', 'estimate_homography', 'project_points', 'axis_residual_px', 'deskew_h', 'perspective_px',
-           'fit_canvas']
+           'fit_canvas', 'corner_spread']
 
 # %% ../nbs/06h_rectify.ipynb #8239f7c4
 def _sharpest_shear(u, v, w, c, lo, hi, step):
@@ -124,3 +124,19 @@ def fit_canvas(H:np.ndarray, shape:tuple)->tuple:
     c = project_points(H, [[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
     lo, hi = np.floor(c.min(0) + 0.5), np.ceil(c.max(0) - 0.5)
     return np.array([[1, 0, -lo[0]], [0, 1, -lo[1]], [0, 0, 1]]) @ H, (int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1)
+
+# %% ../nbs/06h_rectify.ipynb #21c8f72e
+def corner_spread(img:np.ndarray,           # (H,W,3) RGB or (H,W) grey page
+                  rotation:float,            # page rotation (deg)
+                  tiles:tuple=(4, 5),        # the tiling of `estimate_homography`, whose corner tiles are read
+                  min_sharpness:float=1.15   # a corner whose lines are weaker than this does not count
+                 )->float:
+    "Largest spread (deg) of the horizontal or the vertical lines' angle over the page's four corner tiles; inf if a corner shows no lines."
+    H, W = img.shape[:2]; A = []
+    for r in (0, tiles[0] - 1):
+        for c in (0, tiles[1] - 1):
+            a = tile_line_angles(img[r * H // tiles[0]:(r + 1) * H // tiles[0], c * W // tiles[1]:(c + 1) * W // tiles[1]], (1, 1), rotation)
+            if not len(a) or (a[0, 4:] <= min_sharpness).any(): return float("inf")
+            A.append(a[0])
+    A = np.array(A)
+    return float(max(np.ptp(A[:, 2]), np.ptp(A[:, 3])))
