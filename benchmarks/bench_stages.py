@@ -2,7 +2,8 @@
 
 Stages, in order: `read` (decode the file), `preprocess` (page to the model's input tensor), `forward` (the network),
 `refine` (page at the refining size, `refine.refine_trace`), then `vectorize` and, inside it, where its time goes:
-`page_rotation` (Hough lines, ink spectrum), `estimate_homography` (tile line angles), the rest of levelling
+`page_rotation` (Hough lines, ink spectrum), `corner_spread` (line angles in the 4 corner tiles),
+`estimate_homography` (line angles in 20 tiles, where the corners disagree), the rest of levelling
 (deskew of map and image), `estimate_grid_pitch`, `_read` (leads, traces, time axis, scales) and the rest. `vectorize` is timed unprofiled; a
 second, profiled call splits that time in its own proportions (the profiler's overhead taken out pro rata).
 CPU time is the process's (`time.process_time`, all threads), so `forward` on 2 cores counts both; wall-clock seconds
@@ -16,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 import numpy as np
 
-INSIDE = {"page_rotation": "level.py", "estimate_homography": "rectify.py", "level_page": "level.py",
+INSIDE = {"page_rotation": "level.py", "corner_spread": "rectify.py", "estimate_homography": "rectify.py", "level_page": "level.py",
           "estimate_grid_pitch": "grid.py", "_read": "vectorize.py", "vectorize": "vectorize.py"}
 
 def kit_pages()->list:
@@ -55,8 +56,10 @@ def one_page(m, f:Path)->tuple:
     prof.disable(); inn = inside(prof); k = cpu["vectorize"] / max(inn.get("vectorize", 0.0), 1e-9)
     inn = {f: v * k for f, v in inn.items()}                             # the profiler's own cost taken out pro rata
     cpu["  page_rotation"] = inn.get("page_rotation", 0.0)
+    cpu["  corner_spread"] = inn.get("corner_spread", 0.0)
     cpu["  estimate_homography"] = inn.get("estimate_homography", 0.0)
-    cpu["  deskew (rest of levelling)"] = inn.get("level_page", 0.0) - cpu["  page_rotation"] - cpu["  estimate_homography"]
+    cpu["  deskew (rest of levelling)"] = (inn.get("level_page", 0.0) - cpu["  page_rotation"] - cpu["  corner_spread"]
+                                           - cpu["  estimate_homography"])
     cpu["  estimate_grid_pitch"] = inn.get("estimate_grid_pitch", 0.0)
     cpu["  _read (leads, traces, scales)"] = inn.get("_read", 0.0)
     cpu["  rest"] = cpu["vectorize"] - sum(v for k, v in cpu.items() if k.startswith("  ") and k != "  rest")
