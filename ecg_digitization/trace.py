@@ -182,7 +182,8 @@ def fit_stroke(xc:np.ndarray,          # (n,) consecutive pixel columns
     return xc[0] + np.arange(N) / 2.0, fit_edges(x[0], N, x, np.asarray(top, float) - 0.5, x, np.asarray(bot, float) + 0.5, r, y0, iters, lam, m)
 
 def panel_trace(ys, xs, ws,
-                edges:tuple|None=None   # `native.native_edges` of the page before levelling: refit the line to them
+                refit=None              # f(X, Y, r) -> Y: a last refit of the line (`vectorize` passes `native.refit_native`
+                                        # with the page's pixels before levelling)
                )->tuple:
     "`(X, Y, rho, cols)`: sub-pixel path of one panel's trace, the pen radius (px), the columns that had pixels."
     x, top, bot, w, cen = _runs(ys, xs, ws)
@@ -204,7 +205,5 @@ def panel_trace(ys, xs, ws,
     if rho > 0 and len(xc) >= 3:                             # refine: the stroke model on the raw tops and bottoms
         y0 = np.empty(2 * len(xc) - 1); y0[0::2] = Y[1::3]; y0[1::2] = Y[2::3][:-1]
         X, Y = fit_stroke(xc, f(top), f(bot), r, y0)
-        if edges is not None:                                # a levelled page: the unresampled pixels decide
-            from ecg_digitization.native import refit_native
-            Y = refit_native(X, Y, r, edges)
+        if refit is not None: Y = refit(X, Y, r)             # e.g. a levelled page: the unresampled pixels decide
     return X, Y, rho, cols

@@ -9,78 +9,14 @@ from dataclasses import dataclass, field
 from functools import partial
 import torch
 from omegaconf import OmegaConf, open_dict
-from .config import ConfigError, compose_config, valid_keys, validate_config, to_yaml
+from .config import ConfigError, valid_keys, validate_config, to_yaml
+from .ray_config import MODES, SEARCH, split_overrides, search_space, validate_ray_config, compose_ray_config
 from .train import report
 from .ray_cluster import (connect_ray, disconnect_ray, storage_path, root_error, ray_user_errors,
                                          end_run_with_error, warn_local_store, RayUnavailableError, SweepFailedError)
 
 # %% auto #0
-__all__ = ['MODES', 'SEARCH', 'USAGE', 'split_overrides', 'search_space', 'validate_ray_config', 'compose_ray_config',
-           'train_loop_per_worker', 'RayFitResult', 'registered_uri', 'train_on_ray', 'run', 'main']
-
-# %% ../nbs/12_train_ray.ipynb #8702df25
-MODES = ("train", "tune")
-SEARCH = "ray.search_space"
-
-def _parse_value(text:str):
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    return OverridesParser.create().parse_override(f"x={text}").value()
-
-def split_overrides(overrides)->tuple:
-    "(overrides for `compose_config`, search-space edits [(delete, key, value text)]); `mode=` becomes `ray.mode=`."
-    rest, edits = [], []
-    for o in map(str, overrides):
-        key, eq, val = o.partition("=")
-        bare = key.lstrip("+~")
-        if bare == "mode": rest.append(f"ray.mode={val}")
-        elif bare == SEARCH or bare.startswith(SEARCH + "."): edits.append((key.startswith("~"), bare[len(SEARCH) + 1:], val))
-        else: rest.append(o)
-    return rest, edits
-
-def search_space(cfg, edits=())->dict:
-    "The tune search space `{dotted key: [values]}` after `edits`, checked against the config tree."
-    space = dict(OmegaConf.to_container(cfg.ray.search_space, resolve=True))
-    for delete, key, val in edits:
-        if not key: space = {} if delete else _parse_value(val)
-        elif delete: space.pop(key, None)
-        else: space[key] = _parse_value(val)
-    if not isinstance(space, dict): raise ConfigError(f"{SEARCH} must be a dict {{key: [values]}}, got {space!r}")
-    keys = [k for k in valid_keys() if not k.startswith(("ray.", "mlflow."))]
-    out = {}
-    for k, v in space.items():
-        if k not in keys: raise ConfigError(f"{SEARCH}: {k!r} is not a key to search over. Valid keys: {', '.join(keys)}")
-        v = list(v) if isinstance(v, (list, tuple)) else [v]
-        if not v: raise ConfigError(f"{SEARCH}.{k} has no values")
-        for x in v:   # every value must make a valid config on its own
-            c = cfg.copy()
-            try: OmegaConf.update(c, k, x)
-            except Exception as e: raise ConfigError(f"{SEARCH}.{k}: value {x!r} does not fit ({str(e).splitlines()[0]})") from None
-            try: validate_config(c)
-            except ConfigError as e: raise ConfigError(f"{SEARCH}.{k}={x!r}: {e}") from None
-        out[k] = v
-    return out
-
-def validate_ray_config(cfg)->object:
-    "Check the `ray.*` section; returns `cfg` or raises `ConfigError`."
-    r = cfg.ray
-    if r.mode not in MODES: raise ConfigError(f"unknown mode {r.mode!r} (ray.mode); valid: {', '.join(MODES)}")
-    if r.search not in ("random", "grid"): raise ConfigError(f"ray.search must be random or grid, got {r.search!r}")
-    for k in ("num_workers", "cpus_per_worker", "num_samples", "max_concurrent_trials", "grace_period"):
-        if r[k] < 1: raise ConfigError(f"ray.{k} must be >= 1, got {r[k]}")
-    if cfg.training.resume and r.mode == "tune":
-        raise ConfigError("training.resume is not supported by mode=tune; resume a crashed sweep with mode=tune ray.resume=true")
-    if r.resume and r.mode == "train":
-        raise ConfigError("ray.resume is for mode=tune sweeps; continue a train run with mode=train training.resume=<run id>")
-    return cfg
-
-def compose_ray_config(overrides=())->object:
-    "The validated config for `train_ray` overrides (search-space edits applied to `ray.search_space`)."
-    rest, edits = split_overrides(overrides)
-    cfg = validate_ray_config(compose_config(rest))
-    if edits or cfg.ray.mode == "tune":
-        space = search_space(cfg, edits)
-        with open_dict(cfg): cfg.ray.search_space = space
-    return cfg
+__all__ = ['USAGE', 'train_loop_per_worker', 'RayFitResult', 'registered_uri', 'train_on_ray', 'run', 'main']
 
 # %% ../nbs/12_train_ray.ipynb #244b4d6a
 def train_loop_per_worker(config:dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from .config import validate_config, to_yaml
 from .training import Callback
-from .train_ray import validate_ray_config, search_space
+from .ray_config import validate_ray_config, search_space
 from .ray_cluster import connect_ray, storage_path, end_run_with_error, warn_local_store, SweepFailedError
 from .tune_runs import child_runs, tune_callback, register_best, find_sweep
 

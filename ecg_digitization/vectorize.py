@@ -10,7 +10,7 @@ from .core import (LEADS, N_LEADS, EcgRecord, Layout, get_layout, PAPER_SPEED_MM
 from .grid import estimate_rotation, deskew, estimate_grid_pitch, detect_calibration_pulse
 from .panels import lead_pixels, rasterize_traces, detect_layout, guess_layout, rotation_from_mask, mode_row
 from .trace import panel_trace
-from .native import native_edges
+from .native import native_edges, refit_native
 from .leads import assign_leads, guess_layout_from_rows, rotation_from_trace, trace_extent, blank_pulses
 from .einthoven import fuse_limb_leads
 from .refine import drop_lines
@@ -84,7 +84,8 @@ def _read(m, image, grid, layout, fs, duration_s, threshold, max_gap_s, einthove
     panels, lay = detect_layout(m, layout, duration_s, threshold, pixels=pix)
     if not panels: raise DataError(what, f"no trace falls in a panel of layout {lay.name}")
     ys, xs, ks, ws = pix
-    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], edges) for p in panels}
+    refit = None if edges is None else (lambda X, Y, r: refit_native(X, Y, r, edges))   # the pixels before levelling
+    traces = {id(p): panel_trace(ys[p.idx], xs[p.idx], ws[p.idx], refit) for p in panels}
     rho = {k: v[2] for k, v in traces.items()}
     pps, start = fit_time_axis(panels, rho, fs, px_per_s=PAPER_SPEED_MM_S * gx if grid_time else None)
     if pps is None: pps = np.median([(p.x1 - p.x0 - 2 * rho[id(p)]) / (p.t1 - p.t0 - 1 / fs) for p in panels])
