@@ -8,8 +8,9 @@ import sys, tempfile
 from dataclasses import dataclass, field
 from functools import partial
 import torch
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 from .config import ConfigError, valid_keys, validate_config, to_yaml
+# the config helpers live in ray_config; these names stay importable from train_ray, where they used to be
 from .ray_config import MODES, SEARCH, split_overrides, search_space, validate_ray_config, compose_ray_config
 from .train import report
 from .ray_cluster import (connect_ray, disconnect_ray, storage_path, root_error, ray_user_errors,
