@@ -16,7 +16,7 @@ import numpy as np, torch
 
 
 def run_one(arch: str, a) -> dict:
-    from ecg_digitization.config import compose_config
+    from ecg_digitization.training.config import compose_config
     from ecg_digitization.training import Trainer
     cfg = compose_config(["approach=signalsavants", f"model.architecture={arch}", f"model.encoder_name={a.encoder}",
                           f"training.epochs={a.epochs}", f"data.train_size={a.train_size}", f"data.val_size={a.val_size}",

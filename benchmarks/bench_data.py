@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg
-from ecg_digitization.samples import to_sample
+from ecg_digitization.data.samples import to_sample
 from ecg_digitization.data import SyntheticEcgDataset
 
 

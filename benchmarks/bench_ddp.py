@@ -23,7 +23,7 @@ def bench_worker(config: dict):
     import torch, torch.distributed as dist, ray.train
     from types import SimpleNamespace
     from omegaconf import OmegaConf
-    from ecg_digitization.ddp import DDPTrainer
+    from ecg_digitization.scale.ddp import DDPTrainer
     cfg = OmegaConf.create(config["cfg"])
     torch.set_num_threads(config["threads"])   # as train_ray does: one torch thread per CPU of the worker
     torch.manual_seed(0)
@@ -76,7 +76,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ddp.json"))
     a = ap.parse_args()
     import ray, torch, tempfile
-    from ecg_digitization.config import compose_config, to_yaml
+    from ecg_digitization.training.config import compose_config, to_yaml
     h, w = a.size.split("x")
     overrides = ["approach=baseline", f"data.train_size={a.pages}", "data.val_size=2", f"data.image_height={h}",
                  f"data.image_width={w}", f"training.batch_size={a.batch_size}", "training.device=cpu",
@@ -86,7 +86,7 @@ def main():
     load0 = os.getloadavg()
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
              runtime_env={"env_vars": {"TQDM_DISABLE": "1"},
-                          "worker_process_setup_hook": "ecg_digitization.ray_cluster.quiet_ray_logs"})
+                          "worker_process_setup_hook": "ecg_digitization.scale.cluster.quiet_ray_logs"})
     rows, storage = [], tempfile.mkdtemp(prefix="bench_ddp_")
     for workers, per in [(1, 1), (1, 2), (2, 1)]:
         if workers * per > cpus: continue

@@ -49,8 +49,8 @@ KIT = {"kit": ("challenge2024_sample", "challenge2024_more/clean"),
 
 def kit_pages():
     "(set, name, image, reference) of the ecg-image-kit pages in the shared data (references NaN where not shown)."
-    from ecg_digitization.challenge import challenge_images
-    from ecg_digitization.records import read_record
+    from ecg_digitization.data.challenge import challenge_images
+    from ecg_digitization.signals.records import read_record
     d = shared_data_dir()
     if d is None: print("ecg-image-kit pages skipped: no shared data (set ECGD_DATA)"); return
     for name, folders in KIT.items():

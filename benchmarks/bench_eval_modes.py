@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     ap.add_argument("--val-size", type=int, default=8); ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     a = ap.parse_args(argv)
-    from ecg_digitization.config import compose_config
+    from ecg_digitization.training.config import compose_config
     from ecg_digitization.training import Trainer, evaluate, Callback
     cfg = compose_config(["approach=signalsavants", f"training.epochs={a.epochs}", f"data.train_size={a.train_size}",
                           f"data.val_size={a.val_size}", "data.augment_strength=0.5", f"training.lr={a.lr}", "training.device=cpu"])

@@ -29,9 +29,9 @@ def heavy_page(i:int, dpi:float=200):
 def rotations(dig, image:np.ndarray)->dict:
     "Rotation of `image` read by the Hough lines alone, checked by the spectrum, and with the model's refined trace map."
     import cv2, torch
-    from ecg_digitization.grid import estimate_rotation
-    from ecg_digitization.level import page_rotation
-    from ecg_digitization.refine import refine_trace
+    from ecg_digitization.vectorize.grid import estimate_rotation
+    from ecg_digitization.vectorize.level import page_rotation
+    from ecg_digitization.vectorize.refine import refine_trace
     m = dig.model
     with torch.no_grad(): prob = m.probabilities(m(m.preprocess(image).to(dig.device)))[0]
     page = m.page_rgb(image); f = min(1.0, m.refine_max_side / max(page.shape[:2]))

@@ -37,7 +37,7 @@ def one_page(m, f:Path)->tuple:
     "(CPU seconds per stage, wall-clock seconds of the unprofiled stages) of one page."
     import cv2, torch
     from ecg_digitization.digitize import read_image
-    from ecg_digitization.refine import refine_trace
+    from ecg_digitization.vectorize.refine import refine_trace
     from ecg_digitization.vectorize import vectorize
     cpu, w0 = {}, time.perf_counter()
     def tick(name, fn):

@@ -14,21 +14,20 @@ import numpy as np, torch
 
 
 def step_time(approach: str, steps: int) -> dict:
-    from ecg_digitization.config import compose_config
+    from ecg_digitization.training.config import compose_config, model_from_config
     from ecg_digitization.data import make_loaders
-    from ecg_digitization.models import create_model
     cfg = compose_config([f"approach={approach}"])
     tl, _ = make_loaders(cfg)
     it = iter(tl)
     t0 = time.perf_counter(); batches = [next(it) for _ in range(min(steps, len(tl)))]; load_s = time.perf_counter() - t0
     n_img = sum(len(b["image"]) for b in batches)
-    model = create_model(cfg); opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    model = model_from_config(cfg); opt = torch.optim.AdamW(model.parameters(), 1e-3)
     model.train(); model.loss(model(batches[0]["image"]), batches[0]).backward()       # warm-up
     t0 = time.perf_counter()
     for b in batches:
         loss = model.loss(model(b["image"]), b); opt.zero_grad(); loss.backward(); opt.step()
     train_s = time.perf_counter() - t0
-    from ecg_digitization.config import resolve_data_defaults
+    from ecg_digitization.training.config import resolve_data_defaults
     d = resolve_data_defaults(cfg).data
     crop = f" {d.crop_size}px crops" if d.crop_size else ""       # signalsavants trains on random crops of the page
     return dict(approach=approach, batch_size=cfg.training.batch_size, input=f"{d.image_height}x{d.image_width}{crop}",

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a chec
 import numpy as np
 from ecg_digitization.core import EcgRecord, shared_data_dir
 from ecg_digitization.metrics import challenge_snr
-from ecg_digitization.oracle import kit_oracle, render_oracle
+from ecg_digitization.evaluation.oracle import kit_oracle, render_oracle
 
 def timed(fn, n:int)->dict:
     "Median / min wall-clock ms and median process-CPU ms of n calls of fn()."
@@ -42,10 +42,10 @@ def kit_results()->list:
 def kit_refined_results(size=(640, 832))->list:
     "The trace-model path with a perfect network: the 3 px kit mask as trace-vs-paper, shrunk to `size`, refined with the ink."
     import cv2, wfdb
-    from ecg_digitization.panels import rasterize_traces
-    from ecg_digitization.oracle import read_kit_traces
-    from ecg_digitization.samples import downsample_mask
-    from ecg_digitization.refine import refine_trace
+    from ecg_digitization.vectorize.panels import rasterize_traces
+    from ecg_digitization.evaluation.oracle import read_kit_traces
+    from ecg_digitization.data.samples import downsample_mask
+    from ecg_digitization.vectorize.refine import refine_trace
     from ecg_digitization.vectorize import vectorize
     d = shared_data_dir(); rows = []
     if d is None: return rows

@@ -12,7 +12,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['LEADS', 'N_LEADS', 'PAPER_SPEED_MM_S', 'GAIN_MM_MV', 'MINOR_GRID_MM', 'MAJOR_GRID_MM', 'CAL_PULSE_MV', 'CAL_PULSE_S',
            'DEFAULT_FS', 'DEFAULT_DURATION_S', 'LAYOUTS', 'canonical_lead', 'EcgRecord', 'Layout', 'get_layout',
-           'repo_root', 'shared_data_dir', 'work_dir']
+           'repo_root', 'shared_data_dir', 'work_dir', 'ConfigError']
 
 # %% ../nbs/00_core.ipynb #80fd8a21
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -150,3 +150,7 @@ def work_dir()->Path:
     p = Path(env).expanduser() if env else (repo_root() or Path.home() / ".ecg_digitization")
     p.mkdir(parents=True, exist_ok=True)
     return p.resolve()
+
+# %% ../nbs/00_core.ipynb #4de483a5
+class ConfigError(ValueError):
+    "A config key or value a user typed is not valid; the message lists the valid choices."

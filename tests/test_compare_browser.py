@@ -40,7 +40,7 @@ def store(tmp_path_factory):
     "A sqlite store with 4 example runs in experiment ecg-digitization; run 1 registered a model version."
     from mlflow import MlflowClient
     from ecg_digitization.compare import log_example_runs
-    from ecg_digitization.tracking_sync import register_run_model
+    from ecg_digitization.tracking.sync import register_run_model
     uri = f"sqlite:///{tmp_path_factory.mktemp('compare-demo')}/mlflow.db"
     ids = log_example_runs(uri, n=4, experiment="ecg-digitization")
     register_run_model(MlflowClient(uri), ids[1], "signal_comparison.png", "ecg_digitizer_signalsavants")

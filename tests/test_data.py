@@ -7,10 +7,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
 from ecg_digitization.core import EcgRecord, LEADS
-from ecg_digitization.records import DataError, write_record
+from ecg_digitization.signals.records import DataError, write_record
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg
-from ecg_digitization.challenge import write_challenge_page, read_challenge_page, challenge_images
+from ecg_digitization.data.challenge import write_challenge_page, read_challenge_page, challenge_images
 from ecg_digitization.data import generate_dataset, SyntheticEcgDataset, WfdbRenderDataset, ChallengeFolderDataset
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}

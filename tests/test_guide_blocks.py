@@ -42,7 +42,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("ECGD_HOME", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
-    from ecg_digitization.config import CONFIG_DIR
+    from ecg_digitization.training.config import CONFIG_DIR
     (tmp_path / "configs").symlink_to(CONFIG_DIR)
     yield tmp_path
     while mlflow.active_run(): mlflow.end_run()

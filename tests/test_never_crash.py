@@ -15,10 +15,10 @@ import numpy as np, pytest, cv2, torch
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from ecg_digitization.core import EcgRecord, LEADS, LAYOUTS
-from ecg_digitization.records import DataError
-from ecg_digitization.grid import deskew
-from ecg_digitization.trace import panel_trace, track_runs, _runs
-from ecg_digitization.refine import refine_trace
+from ecg_digitization.signals.records import DataError
+from ecg_digitization.vectorize.grid import deskew
+from ecg_digitization.vectorize.trace import panel_trace, track_runs, _runs
+from ecg_digitization.vectorize.refine import refine_trace
 from ecg_digitization.vectorize import vectorize
 from ecg_digitization.models import create_model, model_state
 from ecg_digitization.digitize import Digitizer, main as digitize_cli

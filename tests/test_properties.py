@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, Phase, assume, given, settings, strategies a
 from omegaconf import OmegaConf
 
 from ecg_digitization.core import EcgRecord, LEADS
-from ecg_digitization.records import DataError, read_record, write_record
-from ecg_digitization.challenge import read_challenge_page, write_challenge_page
+from ecg_digitization.signals.records import DataError, read_record, write_record
+from ecg_digitization.data.challenge import read_challenge_page, write_challenge_page
 from ecg_digitization.data import ChallengeFolderDataset, WfdbRenderDataset
 from ecg_digitization.digitize import ImageError, MAX_PIXELS, MIN_SIDE_PX, read_image, main as digitize
-from ecg_digitization.config import Config, ConfigError, compose_config
+from ecg_digitization.training.config import Config, ConfigError, compose_config
 from ecg_digitization.metrics import challenge_snr, snr_per_lead
-from ecg_digitization.metrics_aligned import SNR_CAP_DB, aligned_snr, aligned_snr_per_lead
+from ecg_digitization.metrics.aligned import SNR_CAP_DB, aligned_snr, aligned_snr_per_lead
 from ecg_digitization.models import create_model, model_state
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg

@@ -5,8 +5,8 @@ product's target (at least 20 dB on the 8 clean pages), so this test fails when 
 """
 import numpy as np, pytest
 from ecg_digitization.core import shared_data_dir
-from ecg_digitization.challenge import challenge_images
-from ecg_digitization.records import read_record
+from ecg_digitization.data.challenge import challenge_images
+from ecg_digitization.signals.records import read_record
 from ecg_digitization.digitize import Digitizer, read_image
 from ecg_digitization.metrics import score_records
 

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calibrate-s", type=float, default=30.0, help="seconds of loader measurement for --minutes")
     ap.add_argument("overrides", nargs="*", help="config overrides, as for python -m ecg_digitization.train")
     a = ap.parse_args(argv)
-    from ecg_digitization.config import compose_config
+    from ecg_digitization.training.config import compose_config
     from ecg_digitization.training import fit
     from ecg_digitization.models import model_state
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
