@@ -12,7 +12,7 @@ FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export clean bench help
+.PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export docs docs-nbs clean bench help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,23 @@ lab: setup  ## JupyterLab on nbs/ (http://$(HOST):8888)
 
 bench: setup  ## all benchmarks (tables printed, JSON in benchmarks/results/); MODEL=models:/… adds digitizer SNR + latency
 	$(BIN)/python benchmarks/run_all.py $(if $(MODEL),--model $(MODEL))
+
+# The documentation site: nbdev processes the notebooks (running their imports and show_doc cells: a notebook whose
+# documentation cannot be built fails here), then Quarto renders _proc/ into _docs/. Quarto comes from PyPI
+# (quarto-cli), whose install downloads Quarto's release from github.com.
+docs-nbs: setup  ## process the notebooks for the docs site into _proc/ (no Quarto needed)
+	rm -rf _proc
+	$(BIN)/nbdev_proc_nbs --file_glob '*.ipynb'
+	$(BIN)/python tools/fix_sidebar.py nbs _proc/sidebar.yml
+
+docs: export PATH := $(CURDIR)/$(BIN):$(PATH)
+docs: docs-nbs  ## build the documentation site into _docs/ (nbdev + Quarto; pip-installs quarto-cli on first use)
+	@command -v quarto >/dev/null || $(BIN)/pip install -q quarto-cli || { \
+	  echo "make docs: Quarto is not installed and 'pip install quarto-cli' failed (it downloads Quarto from github.com);"; \
+	  echo "install Quarto (https://quarto.org/docs/download/) and run make docs again. _proc/ holds the processed notebooks."; exit 1; }
+	cd _proc && quarto render --no-cache
+	rm -rf _docs && mv _proc/_docs _docs
+	@echo "docs: $(CURDIR)/_docs/index.html ($$(du -sh _docs | cut -f1))"
 
 clean:  ## remove build outputs (keeps .venv, mlflow.db and runs/)
 	rm -rf build dist *.egg-info _docs _proc .pytest_cache

@@ -8,12 +8,12 @@ import os, re, sys, time, json
 from pathlib import Path
 from omegaconf import OmegaConf
 from .core import work_dir
+from .training import resume_config
 from .training.config import (register_configs, check_overrides, validate_config, compose_config,
                                      ConfigError, to_yaml, APPROACHES, CONFIG_DIR, search_path_overrides)
 
 # %% auto #0
-__all__ = ['user_errors', 'ui_hint', 'report', 'split_flags', 'main', 'resume_config', 'notebook_overrides',
-           'find_executed_notebook']
+__all__ = ['user_errors', 'ui_hint', 'report', 'split_flags', 'main', 'notebook_overrides', 'find_executed_notebook']
 
 # %% ../nbs/13_train.ipynb #8510077a
 def user_errors()->tuple:
@@ -100,20 +100,6 @@ def main(argv:list|None=None):
     old, sys.argv = sys.argv, [sys.argv[0] or "ecg_digitization.train"] + argv
     try: hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="config")(_hydra_task)()
     finally: sys.argv = old
-
-# %% ../nbs/13_train.ipynb #7255bcf1
-def resume_config(cfg,                # a composed config; `training.resume` set to continue a run
-                  st:dict|None=None): # the checkpoint to continue from; None: `training.resume`'s (see `training.fit`)
-    "(config, checkpoint dict) a `training.resume` run continues with; `(cfg, None)` when not resuming."
-    if not cfg.training.resume: return cfg, None
-    if st is None:
-        from ecg_digitization.training import _find_resume
-        st = _find_resume(cfg)[0]
-    saved = OmegaConf.create(st["config_yaml"])
-    saved.training.epochs = max(saved.training.epochs, cfg.training.epochs)
-    saved.training.resume = cfg.training.resume
-    saved.mlflow.tracking_uri = cfg.mlflow.tracking_uri or saved.mlflow.tracking_uri
-    return validate_config(saved), st
 
 # %% ../nbs/13_train.ipynb #b0ea1e66
 def notebook_overrides(approach=None, encoder_name=None, preset=None, epochs=None, batch_size=None, lr=None,

@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2, numpy as np, pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow   # kills and resumes a 30-page archive run (make test runs it; make test-fast skips it)
+
 N = 30
 
 

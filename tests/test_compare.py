@@ -51,6 +51,7 @@ def cmp(store):
     return RunComparison(store["uri"], experiment=EXP)
 
 
+@pytest.mark.slow
 def test_table_lists_every_run_sorted_by_val_snr_with_missing_values(cmp, store):
     df = cmp.runs_table()
     assert set(df.run_id) >= set(store["ex"]) | {store["bare"], store["running"], store["model_run"]}
@@ -197,6 +198,7 @@ def test_unreachable_server_is_a_message_not_a_traceback(tmp_path):
     assert "no MLflow database" in cmp.status.value and not (tmp_path / "missing.db").exists()
 
 
+@pytest.mark.slow
 def test_server_dying_mid_session_then_coming_back(store, mlflow_server_proc):
     cmp = RunComparison(store["uri"], experiment=EXP, timeout_s=3)
     n = len(cmp.runs_select.options)
@@ -237,6 +239,7 @@ class Counting:
             setattr(client, name, wrapped)
 
 
+@pytest.mark.slow
 def test_300_runs_paged_and_histories_only_for_shown_rows(many):
     uri, ids = many
     cmp = RunComparison(uri, experiment="many", page_size=64, rows=25)
@@ -278,6 +281,7 @@ def test_headless_comparison_without_widgets(many):
     with pytest.raises(ValueError, match="3 runs are selected"): c.set_alias()
 
 
+@pytest.mark.slow
 def test_compare_notebook_runs_headless_with_papermill(store, tmp_path):
     "`papermill nbs/compare.ipynb out.ipynb -p tracking_uri … -p experiment …`: its kernelspec and parameters are kept."
     import json, subprocess, sys

@@ -9,6 +9,7 @@ import os, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("ECGD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,7 +28,8 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+pytestmark = [pytest.mark.slow,   # a Voila server and a browser (make test runs it; make test-fast skips it)
+              pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
 
 
 def free_port() -> int:

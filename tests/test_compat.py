@@ -30,6 +30,7 @@ def test_design_names_import_from_their_documented_modules():
 
 @pytest.mark.parametrize("module,marker", [("train", "approach"), ("train_ray", "mode=train"), ("digitize", "--out"),
                                            ("data", "generate"), ("tracking", "sync")])
+@pytest.mark.slow
 def test_python_dash_m_still_runs(module, marker):
     r = subprocess.run([sys.executable, "-m", f"ecg_digitization.{module}", "--help"], capture_output=True, text=True,
                        timeout=300)

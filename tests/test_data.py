@@ -27,6 +27,7 @@ def item_files(out):
 
 
 # ---------------------------------------------------------------- generation command and resume
+@pytest.mark.slow
 def test_generate_cli_and_resume(tmp_path):
     out = tmp_path / "pages"
     r = cli("--out", out, "--n", 6, "--seed", 1, "--augment", 0.5, "--workers", 2)
@@ -58,6 +59,7 @@ def test_generate_cli_and_resume(tmp_path):
 
 
 # ---------------------------------------------------------------- Ray executor
+@pytest.mark.slow
 @pytest.mark.timeout(300)   # Ray start + 4 pages; 120 s ran out on 2 cores shared with a training job
 def test_generate_ray(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
@@ -152,6 +154,7 @@ def test_bad_input_skip(tmp_path, case, caplog):
     assert ds[0]["index"] == 1 and problem in ds.skipped[0]
 
 
+@pytest.mark.slow
 def test_bad_input_cli_message(tmp_path):
     src, kind, where, problem = _folder(tmp_path, bad_short)
     r = cli("--out", tmp_path / "out", "--source", kind, "--path", src, "--dpi", 60, "--workers", 2)

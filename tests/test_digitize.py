@@ -34,6 +34,7 @@ def run(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_good_page_written_as_wfdb_with_overlay(checkpoint, tmp_path):
     f = make_inputs(tmp_path)
     out = tmp_path / "out"
@@ -48,6 +49,7 @@ def test_good_page_written_as_wfdb_with_overlay(checkpoint, tmp_path):
 BAD = {"notes": "not an image", "empty": "empty file", "tiny": "too small", "truncated": "not an image", "missing": "not found"}
 
 
+@pytest.mark.slow
 def test_bad_files_fail_alone(checkpoint, tmp_path):
     f = make_inputs(tmp_path)
     out = tmp_path / "out"
@@ -60,6 +62,7 @@ def test_bad_files_fail_alone(checkpoint, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea", "manifest.csv"]   # nothing of the bad files, no temp dirs
 
 
+@pytest.mark.slow
 def test_batches_give_the_same_records(checkpoint, tmp_path):
     "--batch-size 2 with 2 finishing processes over good, bad and good files: the bad one fails alone and the records match one page per pass in one process."
     f = make_inputs(tmp_path)
@@ -75,6 +78,7 @@ def test_batches_give_the_same_records(checkpoint, tmp_path):
                                    atol=1e-3, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_bad_model_and_usage_errors(tmp_path):
     f = make_inputs(tmp_path)
     r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o")

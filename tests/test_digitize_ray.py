@@ -6,6 +6,8 @@ from pathlib import Path
 import cv2, numpy as np, pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow   # a local Ray cluster (make test runs it; make test-fast skips it)
+
 pytest.importorskip("ray.data")
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow   # starts MLflow servers (make test runs it; make test-fast skips it)
+
 
 def server_command(port, store, allowed=None) -> str:
     "The `mlflow server` line `make mlflow-server` runs, with this test's port, store and python."

@@ -15,6 +15,8 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 from conftest import ROOT, MlflowServer
 
+pytestmark = pytest.mark.slow   # runs every block of the guide against a server (make test runs it; make test-fast skips it)
+
 GUIDE_URI = "http://localhost:5050"
 
 

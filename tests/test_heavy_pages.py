@@ -12,6 +12,8 @@ from ecg_digitization.render import render_ecg, render_rng_style
 from ecg_digitization.augment import augment
 from ecg_digitization.metrics import challenge_snr
 
+pytestmark = pytest.mark.slow   # reads 12 heavy pages with the shipped model (make test runs it; make test-fast skips it)
+
 N = 12
 
 

@@ -109,6 +109,7 @@ ROTATION = st.one_of(st.none(), st.just(0.0), st.floats(-15, 15))
 
 @given(H=SIDES, W=SIDES, kind=st.sampled_from(KINDS), form=st.sampled_from(FORMS), soft=st.sampled_from([0, 0.7, 1.5]),
        img=st.sampled_from(["none", "blank", "noise", "ink", "page"]), layout=LAYOUT, rotation=ROTATION, seed=st.integers(0, 2**32 - 1))
+@pytest.mark.slow
 @props(60)
 def test_vectorize_any_map(pages, H, W, kind, form, soft, img, layout, rotation, seed):
     rng = np.random.default_rng(seed)

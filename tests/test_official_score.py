@@ -104,6 +104,7 @@ def test_same_cases_as_the_official_file(official, read_back):
     assert official["commit"].startswith("9af7dfb")
     assert sorted(official["snr"]) == sorted(read_back)
 
+@pytest.mark.slow
 def test_per_lead_snr_equals_official(official, read_back):
     bad = []
     for name, (ref, est) in read_back.items():
@@ -116,6 +117,7 @@ def test_per_lead_snr_equals_official(official, read_back):
     here = {"numpy": np.__version__, "scipy": scipy.__version__}
     assert not bad, "\n".join(bad + [f"official numbers made with {official['versions']}; here {here}"])
 
+@pytest.mark.slow
 def test_mean_snr_equals_official(official, read_back):
     names = sorted(read_back)
     s = score_records([read_back[n][0] for n in names], [read_back[n][1] for n in names], 500)

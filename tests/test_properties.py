@@ -139,6 +139,7 @@ def run_cli(*args) -> tuple:
         except SystemExit as e: rc = e.code
     return rc, out.getvalue(), err.getvalue()
 
+@pytest.mark.slow
 @given(data=st.data())
 @props(20)
 def test_cli_bad_files_fail_alone(page_png, checkpoint, data):
@@ -396,6 +397,7 @@ RANGE_BUGS = {"data.fs": ["0", "-1", "-500"], "training.lr": ["nan", "inf", "-na
               "training.max_steps_per_epoch": ["0", "-5"], "data.image_height": ["0", "-32"], "data.image_width": ["33"],
               "training.device": ["gpu", "cuda:x"], "data.layout": ["4x3"], "data.style": ["fancy"]}
 
+@pytest.mark.slow
 @given(kv=st.sampled_from([(k, v) for k, vs in RANGE_BUGS.items() for v in vs]))
 @props(45, shrink=False)
 def test_config_out_of_range_values_are_refused(kv):

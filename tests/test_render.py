@@ -1,9 +1,11 @@
 "Integration checks for the renderer: the benchmark script runs end to end and writes its JSON (timings are not asserted)."
 import json, subprocess, sys
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+@pytest.mark.slow
 def test_bench_render_script_writes_results(tmp_path):
     out = tmp_path / "render.json"
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_render.py"), "--n", "2", "--out", str(out)],

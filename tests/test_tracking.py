@@ -353,6 +353,7 @@ def test_unreachable_at_start_fails_with_a_clear_message():
     assert mlflow.active_run() is None
 
 
+@pytest.mark.slow
 def test_unreachable_at_start_local_fallback_then_sync(mlflow_server, tmp_path):
     uri = dead_uri()
     with pytest.warns(TrackingWarning, match="sync --to"):
@@ -382,6 +383,7 @@ def test_unreachable_at_start_local_fallback_then_sync(mlflow_server, tmp_path):
     assert "synced 0 runs" in out.getvalue()                                                       # nothing twice
 
 
+@pytest.mark.slow
 def test_server_killed_mid_run(mlflow_server_proc):
     srv = mlflow_server_proc
     client = MlflowClient(srv.uri)
@@ -424,6 +426,7 @@ def test_server_killed_mid_run(mlflow_server_proc):
     assert same_weights(mlflow.pytorch.load_model("models:/ecg_digitizer_fault/latest"), model)
 
 
+@pytest.mark.slow
 def test_run_ending_while_server_down_keeps_buffer_for_cli_flush(mlflow_server_proc):
     srv = mlflow_server_proc
     client = MlflowClient(srv.uri)

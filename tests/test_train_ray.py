@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # Ray Train/Tune on a local cluster: minutes (make test runs it; make test-fast skips it)
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",

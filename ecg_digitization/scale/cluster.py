@@ -121,10 +121,6 @@ def ray_user_errors()->tuple:
     return (*user_errors(), RayUnavailableError, SweepFailedError)
 
 def end_run_with_error(tracker, status:str, e:BaseException):
-    "End `tracker`'s run FAILED (tag `error`) or KILLED (tag `interrupted`), keeping a tag rank 0 already set."
-    from mlflow import MlflowClient
-    key = "interrupted" if status == "KILLED" else "error"
-    try: tagged = key in MlflowClient(tracker.tracking_uri).get_run(tracker.run_id).data.tags
-    except Exception: tagged = False
-    if not tagged: tracker.set_tags({key: f"{type(e).__name__}: {e}"[:4000]})
-    tracker.end_run(status)
+    "The 0.1 name of `training.end_failed_run(..., keep_tags=True)`: end the run FAILED or KILLED, keeping rank 0's tags."
+    from ecg_digitization.training import end_failed_run
+    end_failed_run(tracker, e, killed=status == "KILLED", keep_tags=True)

@@ -14,7 +14,7 @@ from ..training.config import ConfigError, valid_keys, validate_config, to_yaml
 from .config import MODES, SEARCH, split_overrides, search_space, validate_ray_config, compose_ray_config
 from ..train import report
 from .cluster import (connect_ray, disconnect_ray, storage_path, root_error, ray_user_errors,
-                                         end_run_with_error, warn_local_store, RayUnavailableError, SweepFailedError)
+                                         warn_local_store, RayUnavailableError, SweepFailedError)
 
 # %% auto #0
 __all__ = ['USAGE', 'train_loop_per_worker', 'RayFitResult', 'registered_uri', 'train_on_ray', 'run', 'main']
@@ -68,7 +68,7 @@ def train_on_ray(cfg)->RayFitResult:
     from ray.train import ScalingConfig, RunConfig, CheckpointConfig
     from ray.train.torch import TorchTrainer, TorchConfig
     import ray
-    from ecg_digitization.training import make_tracker
+    from ecg_digitization.training import make_tracker, tracked_run
     from ecg_digitization.scale.resume import resume_ray_config
     cfg = validate_ray_config(validate_config(cfg))
     cfg, st = resume_ray_config(cfg) if cfg.training.resume else (cfg, None)
@@ -76,7 +76,9 @@ def train_on_ray(cfg)->RayFitResult:
     r, tracker = cfg.ray, make_tracker(cfg, "ray")
     warn_local_store(cfg, tracker.requested_uri)
     tracker.start_run(run_id=(st or {}).get("run_id") or None)
-    try:
+    aborted = lambda e: KeyboardInterrupt("Ray Train aborted the run (SIGINT)") if isinstance(e, SystemExit) else root_error(e)
+    with tracked_run(tracker, resume_with=f"python -m ecg_digitization.train_ray mode=train training.resume={tracker.run_id}",
+                     killed_by=(KeyboardInterrupt, SystemExit), describe=aborted, keep_tags=True):   # Ctrl-C: Ray Train aborts, then exits
         trainer = TorchTrainer(
             train_loop_per_worker,
             train_loop_config={"config_yaml": to_yaml(cfg), "run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri,
@@ -87,12 +89,6 @@ def train_on_ray(cfg)->RayFitResult:
             run_config=RunConfig(name=r.name or f"train_{tracker.run_id}", storage_path=storage_path(cfg),
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)))
         result = trainer.fit()
-    except (KeyboardInterrupt, SystemExit) as e:   # Ctrl-C: Ray Train aborts the run, then exits
-        tracker.set_tags({"resume_with": f"python -m ecg_digitization.train_ray mode=train training.resume={tracker.run_id}"})
-        end_run_with_error(tracker, "KILLED", e if isinstance(e, KeyboardInterrupt) else KeyboardInterrupt("Ray Train aborted the run (SIGINT)"))
-        raise
-    except BaseException as e: end_run_with_error(tracker, "FAILED", root_error(e)); raise
-    tracker.end_run("FINISHED")
     m = {"best_val_loss": (st or {}).get("best_val_loss", float("nan")), "best_val_snr": (st or {}).get("best_val_snr", float("nan")),
          **(result.metrics or {})}   # a resumed run with no epoch left reports nothing new
     return RayFitResult(tracker.run_id, m["best_val_loss"], m["best_val_snr"],

@@ -44,22 +44,24 @@ def tune_callback(tracking_uri:str, parent_run_id:str, epochs:int):
     return cls(tracking_uri, parent_run_id, epochs)
 
 # %% ../../nbs/10_scale/06_trials.ipynb #5a23270d
-def register_best(tracking_uri:str, run_id:str, checkpoint, name:str)->str:
-    "Register the model of child run `run_id` as `name`; returns `models:/name/version`."
-    import mlflow, mlflow.pytorch
+def register_best(tracking_uri:str, run_id:str, checkpoint, name:str)->str|None:
+    "Register the model of child run `run_id` as `name`: `models:/name/version` (None while the store is unreachable)."
+    import mlflow
     from mlflow import MlflowClient
-    from ecg_digitization.tracking import default_pip_requirements
+    from ecg_digitization.tracking import MLflowExperimentTracker, RUN_STATUSES
     from ecg_digitization.training import load_model_checkpoint
-    mlflow.set_tracking_uri(tracking_uri)
-    if "final_model" not in {a.path for a in MlflowClient(tracking_uri).list_artifacts(run_id)}:
-        with checkpoint.as_directory() as d: model = load_model_checkpoint(Path(d) / "best_model.pt")
-        mlflow.pytorch.log_model(model, name="final_model", run_id=run_id, serialization_format="pickle",
-                                 pip_requirements=default_pip_requirements())
-        with tempfile.TemporaryDirectory() as d:
-            mlflow.pytorch.save_model(model, Path(d) / "m", serialization_format="pickle", pip_requirements=default_pip_requirements())
-            MlflowClient(tracking_uri).log_artifacts(run_id, str(Path(d) / "m"), "final_model")
-    mv = mlflow.register_model(f"runs:/{run_id}/final_model", name)
-    return f"models:/{name}/{mv.version}"
+    client = MlflowClient(tracking_uri)
+    if "final_model" in {a.path for a in client.list_artifacts(run_id)}:       # the trial's `fit` logged it
+        mlflow.set_tracking_uri(tracking_uri)
+        return f"models:/{name}/{mlflow.register_model(f'runs:/{run_id}/final_model', name).version}"
+    with checkpoint.as_directory() as d: model = load_model_checkpoint(Path(d) / "best_model.pt")
+    run = client.get_run(run_id)
+    t = MLflowExperimentTracker(tracking_uri, client.get_experiment(run.info.experiment_id).name)
+    t.start_run(run_id=run_id, nested=True)
+    try: info = t.log_model(model, "final_model", registered_model_name=name)
+    finally: t.end_run(run.info.status if run.info.status in RUN_STATUSES else "FINISHED")   # the trial keeps its status
+    version = getattr(info, "registered_model_version", None)
+    return f"models:/{name}/{version}" if version else None
 
 # %% ../../nbs/10_scale/06_trials.ipynb #c82ddec3
 def find_sweep(cfg):

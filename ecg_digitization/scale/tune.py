@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from ..training.config import validate_config, to_yaml
 from ..training import Callback
 from .config import validate_ray_config, search_space
-from .cluster import connect_ray, storage_path, end_run_with_error, warn_local_store, SweepFailedError
+from .cluster import connect_ray, storage_path, warn_local_store, SweepFailedError
 from .trials import child_runs, tune_callback, register_best, find_sweep
 
 # %% auto #0
@@ -101,7 +101,7 @@ def tune_on_ray(cfg)->TuneResult:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
-    from ecg_digitization.training import make_tracker
+    from ecg_digitization.training import make_tracker, tracked_run
     cfg = validate_ray_config(validate_config(cfg))
     parent = None
     if cfg.ray.resume: parent, cfg = find_sweep(cfg)
@@ -123,7 +123,8 @@ def tune_on_ray(cfg)->TuneResult:
     else:
         tracker.start_run()
         tracker.log_config(OmegaConf.to_container(cfg, resolve=True)); tracker.log_text(to_yaml(cfg), "configs/config.yaml")
-    try:
+    with tracked_run(tracker, resume_with=f"python -m ecg_digitization.train_ray mode=tune ray.resume=true ray.name={name}",
+                     keep_tags=True):
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, base_yaml=to_yaml(cfg), parent_run_id=tracker.run_id, tracking_uri=tracker.tracking_uri),
             {"cpu": r.cpus_per_worker, "gpu": 1 if r.use_gpu else 0})
@@ -139,11 +140,6 @@ def tune_on_ray(cfg)->TuneResult:
                     callbacks=[tune_callback(tracker.tracking_uri, tracker.run_id, epochs)],
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         res = finish_sweep(tuner.fit(), tracker, cfg, path)
-    except KeyboardInterrupt as e:
-        tracker.set_tags({"resume_with": f"python -m ecg_digitization.train_ray mode=tune ray.resume=true ray.name={name}"})
-        end_run_with_error(tracker, "KILLED", e); raise
-    except BaseException as e: end_run_with_error(tracker, "FAILED", e); raise
-    tracker.end_run("FINISHED")
     return res
 
 def tune_report(res:TuneResult, cfg)->str:

@@ -19,7 +19,8 @@ from ..models import create_model, model_state, model_from_state, load_model_fil
 __all__ = ['CRASH_TAGS', 'resolve_device', 'lr_factor', 'EvalResult', 'batch_refs', 'refines_pages', 'page_estimate', 'evaluate',
            'Callback', 'init_weights', 'NonFiniteLossError', 'TrainingInterrupted', 'save_checkpoint',
            'load_checkpoint', 'load_model_checkpoint', 'EmaWeights', 'Trainer', 'checkpoint_dir', 'CheckpointCallback',
-           'write_predictions_csv', 'MLflowCallback', 'failure_reason', 'FitResult', 'make_tracker', 'fit']
+           'write_predictions_csv', 'MLflowCallback', 'failure_reason', 'FitResult', 'make_tracker', 'fit',
+           'end_failed_run', 'tracked_run', 'resume_config']
 
 # %% ../../nbs/09_training/00_training.ipynb #c436e699
 def resolve_device(name:str="auto")->torch.device:
@@ -329,7 +330,7 @@ def write_predictions_csv(ev:EvalResult, path)->Path:
 class MLflowCallback(Callback):
     "Logs metrics, plots, artifacts and the registered model of a run."
     def __init__(self, tracker, folder):
-        self.tracker, self.folder, self.tracking_s, self.epoch_s = tracker, Path(folder), 0.0, 0.0
+        self.tracker, self.folder, self.tracking_s, self.epoch_s, self.overhead_s = tracker, Path(folder), 0.0, 0.0, 0.0
 
     @contextmanager
     def _timed(self):
@@ -366,8 +367,9 @@ class MLflowCallback(Callback):
                 if ev.per_page: t.log_artifact(str(write_predictions_csv(ev, work_dir() / "outputs" / "predictions.csv")), "results")
             best = tr.best_model()
             t.log_artifact(str(self.folder / "best_model.pt"))          # written by `CheckpointCallback`
-            # time in MLflow calls so far (per-epoch logging + end-of-run artifacts; the model upload below is not in it)
-            t.log_metrics({"tracking_overhead_s": self.tracking_s + time.perf_counter() - t0, "tracking_epoch_s": self.epoch_s}, step=tr.epoch)
+            # seconds in MLflow calls so far (per-epoch logging + end-of-run artifacts; the model upload below is not in
+            # them), read by `benchmarks/bench_train.py`; not logged, so users' runs hold only what describes the model
+            self.overhead_s = self.tracking_s + time.perf_counter() - t0
             name = f"ecg_digitizer_{tr.cfg.approach.method}" if tr.cfg.mlflow.register_model else None
             self.model_info = t.log_model(model=best, artifact_path="final_model", registered_model_name=name)
 
@@ -450,13 +452,7 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
        )->FitResult:
     "Train a digitizer as configured and record the run in MLflow."
     cfg = compose_config(overrides) if cfg is None else validate_config(cfg)
-    st = None
-    if cfg.training.resume:
-        st, run_id = _find_resume(cfg)
-        saved = OmegaConf.create(st["config_yaml"])
-        saved.training.epochs = max(saved.training.epochs, cfg.training.epochs)
-        saved.training.resume = cfg.training.resume
-        cfg = saved
+    cfg, st = resume_config(cfg)
     if cfg.model.encoder_name not in RECOMMENDED_ENCODERS:    # an encoder that cannot train is refused before a run starts
         with torch.random.fork_rng(devices=[]): model_from_config(cfg)
     tracker = tracker or make_tracker(cfg, entry_point)
@@ -469,8 +465,9 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
         tracker.log_config(OmegaConf.to_container(cfg, resolve=True))
         tracker.log_text(to_yaml(cfg), "configs/config.yaml")
     mlcb = MLflowCallback(tracker, folder)
-    status, tr = "FAILED", None
-    try:
+    def keep_last():   # an interrupted or failed run keeps its last epoch-boundary checkpoint in MLflow
+        if (folder / "last.pt").exists(): tracker.log_artifact(str(folder / "last.pt"), "checkpoints")
+    with tracked_run(tracker, resume_with=f"training.resume={run_id}", end_run=end_run, on_error=keep_last):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(cfg.training.seed))
             tr = (trainer_cls or Trainer)(cfg, [CheckpointCallback(folder), mlcb, *callbacks], run_id=run_id)
@@ -478,23 +475,60 @@ def fit(cfg:DictConfig|None=None, # a composed config; default: `compose_config(
             if st is not None:
                 tr.restore(st); tracker.delete_tags(CRASH_TAGS); tracker.set_tags({"resumed_from_epoch": str(tr.epoch)})
             with _graceful_interrupts(tr): tr.run()
-            status = "FINISHED"
             if tr.stop_reason: tracker.set_tags({"stopped_early": tr.stop_reason})
-            tr._call("on_fit_end", status)
-    except KeyboardInterrupt as e:
-        status = "KILLED"
-        if (folder / "last.pt").exists(): tracker.log_artifact(str(folder / "last.pt"), "checkpoints")
-        tracker.set_tags({"interrupted": f"{type(e).__name__}: {e}", "resume_with": f"training.resume={run_id}"})
-        tracker.end_run(status="KILLED"); raise
-    except BaseException as e:
-        import traceback
-        if (folder / "last.pt").exists(): tracker.log_artifact(str(folder / "last.pt"), "checkpoints")
-        tracker.set_tags({"error": f"{type(e).__name__}: {e}"[:4000], "failure_reason": failure_reason(e)})
-        tracker.log_text("".join(traceback.format_exception(e)), "error.txt")
-        tracker.end_run(status="FAILED"); raise
-    info = getattr(mlcb, "model_info", None)
-    version = getattr(info, "registered_model_version", None)
+            tr._call("on_fit_end", "FINISHED")
+    version = getattr(getattr(mlcb, "model_info", None), "registered_model_version", None)
     uri = f"models:/ecg_digitizer_{cfg.approach.method}/{version}" if version else None
-    if end_run: tracker.end_run(status="FINISHED")
     ev = tr.last_eval
     return FitResult(run_id, tr.history, tr.best_val_loss, tr.best_val_snr, ev.snr_per_lead if ev else {}, folder, tr.best_model(), uri)
+
+# %% ../../nbs/09_training/00_training.ipynb #e7fb08d8
+def end_failed_run(tracker, e:BaseException, # the exception that ends the run
+                   killed:bool=False,        # True: ended by the user (KILLED), else FAILED
+                   resume_with:str|None=None, # tagged on a KILLED run: how to continue it
+                   keep_tags:bool=False):    # keep `error`/`interrupted`/`failure_reason` tags the run already has
+    "End `tracker`'s run KILLED (tag `interrupted`) or FAILED (tags `error`, `failure_reason`, `error.txt`)."
+    import traceback
+    have = {}
+    if keep_tags:
+        try:
+            from mlflow import MlflowClient
+            have = MlflowClient(tracker.tracking_uri).get_run(tracker.run_id).data.tags
+        except Exception: have = {}
+    key, tags = ("interrupted" if killed else "error"), {}
+    if key not in have: tags[key] = f"{type(e).__name__}: {e}"[:4000]
+    if killed and resume_with: tags["resume_with"] = resume_with
+    if not killed and "failure_reason" not in have: tags["failure_reason"] = failure_reason(e)
+    if tags: tracker.set_tags(tags)
+    if not killed and "error" not in have: tracker.log_text("".join(traceback.format_exception(e)), "error.txt")
+    tracker.end_run("KILLED" if killed else "FAILED")
+
+@contextmanager
+def tracked_run(tracker,                        # an `MLflowExperimentTracker`; its run starts here unless already active
+                run_id:str|None=None,           # continue this run
+                resume_with:str|None=None,      # the command that continues the run, tagged when it is interrupted
+                end_run:bool=True,              # end the run FINISHED when the block completes (False: the caller does)
+                on_error=None,                  # called before the run ends KILLED or FAILED (e.g. to log a checkpoint)
+                killed_by:tuple=(KeyboardInterrupt,), # exceptions that mean the user stopped the run
+                describe=None,                  # the exception to report for `e` (default `e`)
+                keep_tags:bool=False):          # see `end_failed_run`
+    "Run the block inside `tracker`'s run and end the run exactly once: FINISHED, KILLED or FAILED."
+    if not getattr(tracker, "active", False): tracker.start_run(run_id=run_id or None)
+    try: yield tracker
+    except BaseException as e:
+        if on_error is not None: on_error()
+        end_failed_run(tracker, describe(e) if describe else e, isinstance(e, killed_by), resume_with, keep_tags)
+        raise
+    if end_run: tracker.end_run("FINISHED")
+
+# %% ../../nbs/09_training/00_training.ipynb #7255bcf1
+def resume_config(cfg,                # a composed config; `training.resume` set to continue a run
+                  st:dict|None=None): # the checkpoint to continue from; None: `training.resume`'s (see `training.fit`)
+    "(config, checkpoint dict) a `training.resume` run continues with; `(cfg, None)` when not resuming."
+    if not cfg.training.resume: return cfg, None
+    if st is None: st = _find_resume(cfg)[0]
+    saved = OmegaConf.create(st["config_yaml"])
+    saved.training.epochs = max(saved.training.epochs, cfg.training.epochs)
+    saved.training.resume = cfg.training.resume
+    saved.mlflow.tracking_uri = cfg.mlflow.tracking_uri or saved.mlflow.tracking_uri
+    return validate_config(saved), st
