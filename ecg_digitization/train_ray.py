@@ -7,8 +7,7 @@ __all__ = []
 
 # %% ../nbs/14_train_ray.ipynb #ec54f046
 import sys
-from .scale.train import *
-from .scale.train import main, train_on_ray, RayFitResult, USAGE, registered_uri, run, train_loop_per_worker
+from .scale.train import *      # its __all__: main, train_on_ray, RayFitResult, USAGE, …
 
 # %% ../nbs/14_train_ray.ipynb #b25e90d4
 #| eval: false
