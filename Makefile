@@ -11,6 +11,8 @@ APPROACH ?= signalsavants
 FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
+# pytest on two workers; Ray tests share one of them (tests/conftest.py). PYTEST_XDIST= runs pytest in one process.
+PYTEST_XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export docs docs-nbs clean bench help
 
@@ -43,14 +45,14 @@ test: setup check  ## run every test: notebook tests, then integration tests (py
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --skip_file_re '^(train|compare)\.ipynb$$'; \
 	echo "notebook tests left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR; emptying it"; \
 	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
-	$(BIN)/python -m pytest tests -q -ra $(PYTEST_ARGS); \
+	$(BIN)/python -m pytest tests -q -ra $(PYTEST_XDIST) $(PYTEST_ARGS); \
 	echo "pytest left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR"
 
 test-fast: setup check  ## the quick loop: notebook tests without `#| slow` cells, then pytest without @pytest.mark.slow
 	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
 	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'; \
 	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
-	$(BIN)/python -m pytest tests -q -ra -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -q -ra -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 check: setup  ## fail if nbs/ and ecg_digitization/ disagree or a notebook has outputs
 	$(BIN)/python tools/check_sync.py
