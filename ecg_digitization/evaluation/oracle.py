@@ -17,7 +17,7 @@ from ..metrics import challenge_snr, snr_per_lead
 # %% auto #0
 __all__ = ['read_kit_traces', 'kit_oracle', 'render_oracle']
 
-# %% ../../nbs/12_evaluation/01_oracle.ipynb #43bbc3d2
+# %% ../../nbs/12_evaluation/01_oracle.ipynb #6ce12097
 def read_kit_traces(path)->list:
     "Per-panel traces of an ecg-image-kit JSON: list of `(lead, start_sample, end_sample, (n,2) x,y px)`."
     path = Path(path)
@@ -27,6 +27,7 @@ def read_kit_traces(path)->list:
     return [(canonical_lead(l["lead_name"]), int(l["start_sample"]), int(l["end_sample"]),
              np.asarray(l["plotted_pixels"], float)[:, ::-1]) for l in d["leads"]]   # stored as [y, x]
 
+# %% ../../nbs/12_evaluation/01_oracle.ipynb #ed3f304e
 def kit_oracle(hea,              # path of the record's .hea (image REC-0.png and REC-0.json beside it)
                width:int=1,      # OpenCV line thickness of the oracle mask (1 -> 1 px, 2 -> 3 px tall runs)
                level:bool=True   # deskew the image first and draw the mask in the level frame (as the digitizer does)
@@ -45,7 +46,7 @@ def kit_oracle(hea,              # path of the record's .hea (image REC-0.png an
     else: est = vectorize(rasterize_traces(tr, (h, w), width), img)
     return ref, est, time.perf_counter() - t0
 
-# %% ../../nbs/12_evaluation/01_oracle.ipynb #c3a9329e
+# %% ../../nbs/12_evaluation/01_oracle.ipynb #41fbdd9f
 def render_oracle(seed:int,                 # record, style and augmentation all follow from it
                   strength:float=0.0,       # augmentation strength (0: the clean rendering)
                   **render_kw               # passed to render_ecg (layout, dpi, grid_color, ...)

@@ -11,9 +11,7 @@ from . import MAX_SHIFT_S, MAX_OFFSET_MV, prepare_pair, _names
 # %% auto #0
 __all__ = ['SNR_CAP_DB', 'align_estimate', 'aligned_snr_per_lead', 'aligned_snr', 'pearson_r', 'rmse']
 
-# %% ../../nbs/07_metrics/01_aligned.ipynb #dc92d9d7
-SNR_CAP_DB = 100.0     # dB given to a perfect estimate by `aligned_snr`
-
+# %% ../../nbs/07_metrics/01_aligned.ipynb #0bef222b
 def align_estimate(ref:np.ndarray,            # (T, n) mV reference, NaN = unknown
                    est:np.ndarray,            # (T, n) mV estimate on the same grid, NaN = unknown
                    fs:float,                  # Hz
@@ -42,11 +40,14 @@ def align_estimate(ref:np.ndarray,            # (T, n) mV reference, NaN = unkno
     offset = np.clip(diff, -max_offset_mv, max_offset_mv)
     return out + offset, shift, offset
 
+# %% ../../nbs/07_metrics/01_aligned.ipynb #6c9a5ae2
 def _aligned(ref, est, fs, **kw):
     "Reference, exactly aligned estimate (both (T, n) at the reference's rate) and lead names."
     r, e, f = prepare_pair(ref, est, fs)
     return r, align_estimate(r, e, f, **kw)[0], _names(ref, r.shape[1])
 
+# %% ../../nbs/07_metrics/01_aligned.ipynb #bdf95d83
+SNR_CAP_DB = 100.0     # dB given to a perfect estimate by `aligned_snr`
 def aligned_snr_per_lead(ref, est, fs:float|None=None, **kw)->dict:
     "Exact-alignment SNR (dB) per lead (a diagnostic, not the Challenge score); `kw`: max_shift_s, max_offset_mv."
     r, al, names = _aligned(ref, est, fs, **kw)
@@ -58,11 +59,13 @@ def aligned_snr_per_lead(ref, est, fs:float|None=None, **kw)->dict:
     snr = np.where(both.sum(0) > 0, snr * both.sum(0) / np.maximum(fr.sum(0), 1), 0.0)
     return dict(zip(names, np.where(fr.any(0), snr, np.nan).tolist()))
 
+# %% ../../nbs/07_metrics/01_aligned.ipynb #f3ebef33
 def aligned_snr(ref, est, fs:float|None=None, **kw)->float:
     "Mean exact-alignment SNR (dB) over the leads of one record that the reference shows."
     v = np.array(list(aligned_snr_per_lead(ref, est, fs, **kw).values()))
     return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
+# %% ../../nbs/07_metrics/01_aligned.ipynb #76e580f2
 def pearson_r(ref, est, fs:float|None=None, **kw)->dict:
     "Pearson correlation of exactly aligned estimate and reference per lead (NaN if under 2 common samples or flat)."
     r, a, names = _aligned(ref, est, fs, **kw)
@@ -74,6 +77,7 @@ def pearson_r(ref, est, fs:float|None=None, **kw)->dict:
         out[name] = float(np.corrcoef(x, y)[0, 1]) if ok else float("nan")
     return out
 
+# %% ../../nbs/07_metrics/01_aligned.ipynb #a9772ee4
 def rmse(ref, est, fs:float|None=None, **kw)->dict:
     "Root-mean-square error (mV) of exactly aligned estimate vs reference per lead, over common finite samples."
     r, a, names = _aligned(ref, est, fs, **kw)

@@ -9,16 +9,18 @@ import numpy as np
 # %% auto #0
 __all__ = ['LIMB_BASIS', 'fuse_limb_leads']
 
-# %% ../../nbs/06_vectorize/06_einthoven.ipynb #f022edab
+# %% ../../nbs/06_vectorize/06_einthoven.ipynb #9e5d8a90
 LIMB_BASIS = {"I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0),
               "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0)}   # each limb lead in (I, II)
 
+# %% ../../nbs/06_vectorize/06_einthoven.ipynb #ed5f20db
 def _fit(A, D):
     "Least-squares (I, II) for centred readings `D` (k, n) of leads with rows `A` (k, 2); fitted readings and residual."
     x, *_ = np.linalg.lstsq(A, D, rcond=None)
     F = A @ x
     return F, D - F
 
+# %% ../../nbs/06_vectorize/06_einthoven.ipynb #8ba9a308
 def fuse_limb_leads(obs:list,                # (lead name, (n,) values with NaN where that panel shows nothing), one time grid
                     min_samples:int=50,      # stretches shorter than this are left as read
                     max_misfit:float=0.3,    # a stretch is fused only if residual RMS ≤ this × the readings' RMS

@@ -16,7 +16,7 @@ from .rectify import estimate_homography, perspective_px, fit_canvas, corner_spr
 # %% auto #0
 __all__ = ['trace_map', 'page_rotation', 'level_page']
 
-# %% ../../nbs/06_vectorize/09_level.ipynb #b1e0a006
+# %% ../../nbs/06_vectorize/09_level.ipynb #bb651dee
 def trace_map(m:np.ndarray   # (H,W) lead labels 0..12, (12|13,H,W) per-lead maps or (1,H,W) trace map
              )->np.ndarray:
     "(H,W) float32 trace map (0..1): where any lead's trace is."
@@ -25,7 +25,7 @@ def trace_map(m:np.ndarray   # (H,W) lead labels 0..12, (12|13,H,W) per-lead map
     if m.shape[0] == N_LEADS + 1: m = m[1:]
     return m.max(0).astype(np.float32) / (255.0 if m.dtype == np.uint8 and m.max() > 1 else 1.0)
 
-# %% ../../nbs/06_vectorize/09_level.ipynb #b1e0a007
+# %% ../../nbs/06_vectorize/09_level.ipynb #41574492
 def page_rotation(image:np.ndarray,            # (H,W,3) RGB page
                   trace:np.ndarray|None=None,    # (H,W) trace map (0..1) of the same page, if any
                   grid_strength:float=5.0,       # spectrum strength from which the grid counts as visible
@@ -40,7 +40,7 @@ def page_rotation(image:np.ndarray,            # (H,W,3) RGB page
         if abs(t - deg) > max_disagree: out.update(deg=t, source="trace map")
     return out
 
-# %% ../../nbs/06_vectorize/09_level.ipynb #b1e0a012
+# %% ../../nbs/06_vectorize/09_level.ipynb #b81f8018
 def level_page(m:np.ndarray,                # (H,W) lead labels, (12|13,H,W) per-lead maps or (1,H,W) trace map
                image:np.ndarray|None=None,  # (H,W,3) RGB page the map belongs to
                rotation:float|None=None,    # degrees if known; None = estimate (`page_rotation`, or from the map alone)

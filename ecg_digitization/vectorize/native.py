@@ -10,7 +10,7 @@ from .trace import fit_edges, stroke_edges
 # %% auto #0
 __all__ = ['native_edges', 'refit_native']
 
-# %% ../../nbs/06_vectorize/08_native.ipynb #9d13da2a
+# %% ../../nbs/06_vectorize/08_native.ipynb #5341e606
 def native_edges(t:np.ndarray,         # (H,W) trace map of the page as given (before levelling): bool, or values in 0..1
                  H:np.ndarray,         # 3x3 homography from those pixels to the level frame
                  threshold:float=0.5,  # value that counts as trace
@@ -29,6 +29,7 @@ def native_edges(t:np.ndarray,         # (H,W) trace map of the page as given (b
     p = np.c_[np.r_[x[first], x[last]], np.r_[top, bot], np.ones(2 * len(first))] @ np.asarray(H, float).T
     return p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
 
+# %% ../../nbs/06_vectorize/08_native.ipynb #97e9c6e7
 def _nearest(X, Y, px, py, r):
     "Nearest point of the polyline `(X, Y)` (X every half px) to each point: `(distance, unit dy from it to the point)`."
     N = len(X); span = int(np.ceil(2 * (r + 1.5)))
@@ -39,6 +40,7 @@ def _nearest(X, Y, px, py, r):
     j = D.argmin(1); a = np.arange(len(px)); d = D[a, j]
     return d, dy[a, j] / np.maximum(d, 1e-9)
 
+# %% ../../nbs/06_vectorize/08_native.ipynb #d1fd7f99
 def refit_native(X:np.ndarray,        # (N,) vertex x, every half px (as `trace.fit_stroke` returns)
                  Y:np.ndarray,        # (N,) starting vertex rows
                  r:float,             # pen radius (px)

@@ -12,7 +12,7 @@ from ..signals.records import DataError
 # %% auto #0
 __all__ = ['refine_trace', 'drop_lines']
 
-# %% ../../nbs/06_vectorize/05_refine.ipynb #34f338d1
+# %% ../../nbs/06_vectorize/05_refine.ipynb #0e561dfa
 def refine_trace(prob:np.ndarray,      # (h,w) or (1,h,w) trace probability from the network, any scale
                  image:np.ndarray,     # (H,W,3) uint8 page the map belongs to, full resolution
                  threshold:float=0.3,  # network probability that marks the band
@@ -36,7 +36,7 @@ def refine_trace(prob:np.ndarray,      # (h,w) or (1,h,w) trace probability from
     t, _ = cv2.threshold(np.clip(ink[band], 0, 255).astype(np.uint8).reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return np.where(band, np.clip((ink - 0.5 * t) / max(float(t), 1.0), 0, 1), 0).astype(np.float32)[None]
 
-# %% ../../nbs/06_vectorize/05_refine.ipynb #e7a1b2c2
+# %% ../../nbs/06_vectorize/05_refine.ipynb #50f22b03
 def drop_lines(tm:np.ndarray,              # (H,W) trace map (0..1)
                threshold:float=0.5,        # value that counts as trace
                min_len:float=0.07,         # shortest line removed, as a share of the map's width
