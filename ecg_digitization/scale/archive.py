@@ -11,6 +11,7 @@ import numpy as np, cv2
 from ..core import EcgRecord, LEADS, get_layout
 from ..signals.records import DataError
 from .images import ImageError, MIN_SIDE_PX, MAX_PIXELS, read_image, decode_image
+from .images import _cv2_reason, _declared_size, _too_large
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MANIFEST_COLUMNS', 'iter_pages', 'count_pages', 'Manifest', 'page_row', 'atomic_folder', 'record_done',
