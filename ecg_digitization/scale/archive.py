@@ -10,10 +10,15 @@ from pathlib import Path
 import numpy as np, cv2
 from ..core import EcgRecord, LEADS, get_layout
 from ..signals.records import DataError
+from .images import ImageError, MIN_SIDE_PX, MAX_PIXELS, read_image, decode_image
+from .images import _cv2_reason, _declared_size, _too_large
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'MIN_SIDE_PX', 'MAX_PIXELS', 'MANIFEST_COLUMNS', 'iter_pages', 'count_pages', 'ImageError', 'read_image',
-           'decode_image', 'Manifest', 'page_row', 'atomic_folder', 'record_done', 'remove_partials']
+__all__ = ['IMAGE_EXTS', 'MANIFEST_COLUMNS', 'iter_pages', 'count_pages', 'Manifest', 'page_row', 'atomic_folder', 'record_done',
+           'remove_partials', 'ImageError', 'MIN_SIDE_PX', 'MAX_PIXELS', 'read_image', 'decode_image']
+
+# %% ../../nbs/10_scale/08_archive.ipynb #2fbfe6ec
+_all_ = ["ImageError", "MIN_SIDE_PX", "MAX_PIXELS", "read_image", "decode_image"]
 
 # %% ../../nbs/10_scale/08_archive.ipynb #5014a87d
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".pbm", ".pgm", ".ppm"}
@@ -27,6 +32,7 @@ def _walk(folder:Path):
         if e.is_dir(follow_symlinks=False): yield from _walk(Path(e.path))
         elif Path(e.name).suffix.lower() in IMAGE_EXTS: yield Path(e.path)
 
+# %% ../../nbs/10_scale/08_archive.ipynb #dc6f2f20
 def iter_pages(sources:list # files, folders, glob patterns or @filelists
               ):
     "`(image path, record name)` for every page the sources name, lazily; a source that names nothing gives `(source, None)`."
@@ -47,62 +53,10 @@ def iter_pages(sources:list # files, folders, glob patterns or @filelists
             if not hits: yield Path(s), None
         else: yield Path(s), Path(s).stem
 
+# %% ../../nbs/10_scale/08_archive.ipynb #c6c9a900
 def count_pages(sources:list)->int:
     "How many pages `iter_pages` will give (walks the folders once)."
     return sum(1 for _ in iter_pages(sources))
-
-# %% ../../nbs/10_scale/08_archive.ipynb #14559c16
-class ImageError(DataError):
-    "An input file is not a usable ECG page image; `str()` is '<file>: <problem>'."
-
-MIN_SIDE_PX = 200    # smaller pages cannot hold a readable 12-lead printout
-MAX_PIXELS = 80e6    # refuse decompression bombs (e.g. 20000 x 20000 px)
-
-def _cv2_reason(e:cv2.error)->str: return getattr(e, "err", "") or str(e).strip().splitlines()[-1]
-
-def _declared_size(data:np.ndarray)->tuple|None:
-    "(width, height) the file's header declares, read without decoding the pixels; None if neither PIL nor OpenCV can tell."
-    from PIL import Image
-    try:
-        with warnings.catch_warnings():     # PIL warns of bombs and corrupt metadata; only the size matters here
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data.tobytes())) as im: return tuple(im.size)
-    except Image.DecompressionBombError: return (math.inf, math.inf)   # over PIL's own limit, which is above MAX_PIXELS
-    except Exception: pass
-    try: hdr = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)   # 1/8 scale: cheap, and sizes what PIL does not know
-    except cv2.error: return None    # a side under 8 px or over OpenCV's 2^30 px limit: the full decode says which
-    return None if hdr is None else (hdr.shape[1] * 8, hdr.shape[0] * 8)
-
-def _too_large(path, w, h):
-    size = f"{w}x{h} px; " if math.isfinite(w * h) else ""
-    raise ImageError(path, f"image too large ({size}at most {MAX_PIXELS / 1e6:g} megapixels)")
-
-def read_image(path:str|Path # an image file
-              )->np.ndarray:
-    "An (H,W,3) uint8 RGB page from `path`; `ImageError` if it is missing, not an image, or too small/large."
-    path = Path(path)
-    if not path.exists(): raise ImageError(path, "file not found")
-    if not path.is_file(): raise ImageError(path, "not a file")
-    if path.stat().st_size == 0: raise ImageError(path, "empty file")
-    try: data = np.fromfile(path, np.uint8)
-    except OSError as e: raise ImageError(path, f"cannot be read ({e.strerror or e})") from None
-    return decode_image(data, path)
-
-def decode_image(data:bytes|np.ndarray, # the bytes of an image file
-                 where="image"          # what `ImageError` names: the file or URI
-                )->np.ndarray:
-    "An (H,W,3) uint8 RGB page from an image file's bytes; `ImageError` if they are no image or one too small or too large."
-    data = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else np.asarray(data, np.uint8)
-    if data.size == 0: raise ImageError(where, "empty file")
-    path = where
-    size = _declared_size(data)
-    if size and size[0] * size[1] > MAX_PIXELS: _too_large(path, *size)
-    try: img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as e: raise ImageError(path, f"not an image OpenCV can read ({_cv2_reason(e)})") from None
-    if img is None: raise ImageError(path, "not an image OpenCV can read")
-    if img.shape[0] * img.shape[1] > MAX_PIXELS: _too_large(path, img.shape[1], img.shape[0])
-    if min(img.shape[:2]) < MIN_SIDE_PX: raise ImageError(path, f"image is {img.shape[1]}x{img.shape[0]} px, too small for an ECG page (min {MIN_SIDE_PX} px)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 # %% ../../nbs/10_scale/08_archive.ipynb #55aa35ae
 MANIFEST_COLUMNS = ("image", "record", "status", "error", "layout", "rotation_deg", "px_per_mm", "seconds",
@@ -136,6 +90,7 @@ class Manifest:
         with open(p, newline="", encoding="utf-8") as f:
             return {r["image"] for r in csv.DictReader(f) if r.get("status") in ("ok", "warning")}
 
+# %% ../../nbs/10_scale/08_archive.ipynb #e0151994
 def page_row(rec:EcgRecord, # a digitized page (its `meta` comes from `vectorize`)
              seconds:float)->dict:
     "Manifest fields of a digitized page: layout, rotation, scale, time and quality signals."
@@ -162,10 +117,12 @@ def atomic_folder(out_dir:str|Path # where the files end up
         yield Path(tmp), moved
         for f in sorted(Path(tmp).iterdir()): os.replace(f, out_dir / f.name); moved.append(out_dir / f.name)
 
+# %% ../../nbs/10_scale/08_archive.ipynb #3e95fa33
 def record_done(out:Path, name:str)->bool:
     "Whether record `name` (a path below `out`, no extension) was written completely."
     return (Path(out) / f"{name}.hea").is_file()
 
+# %% ../../nbs/10_scale/08_archive.ipynb #f96f12a8
 def remove_partials(out:str|Path)->int:
     "Delete the `.tmp-*` folders an interrupted run left under `out`; returns how many."
     n = 0

@@ -10,19 +10,17 @@ import torch
 from ..core import work_dir
 from ..training.config import ConfigError
 from ..train import user_errors
+from .errors import RayUnavailableError, SweepFailedError, root_error, ray_user_errors, end_run_with_error
 
 # %% auto #0
-__all__ = ['RayUnavailableError', 'SweepFailedError', 'probe_address', 'required_resources', 'check_resources', 'local_resources',
-           'quiet_ray_logs', 'connect_ray', 'disconnect_ray', 'warn_local_store', 'storage_path', 'root_error',
-           'ray_user_errors', 'end_run_with_error']
+__all__ = ['probe_address', 'required_resources', 'check_resources', 'local_resources', 'quiet_ray_logs', 'connect_ray',
+           'disconnect_ray', 'warn_local_store', 'storage_path', 'RayUnavailableError', 'SweepFailedError',
+           'root_error', 'ray_user_errors', 'end_run_with_error']
 
-# %% ../../nbs/10_scale/01_cluster.ipynb #f95f9f25
-class RayUnavailableError(ConnectionError):
-    "The Ray cluster at `ray.address` cannot be reached."
+# %% ../../nbs/10_scale/01_cluster.ipynb #249e84e5
+_all_ = ["RayUnavailableError", "SweepFailedError", "root_error", "ray_user_errors", "end_run_with_error"]
 
-class SweepFailedError(RuntimeError):
-    "Every trial of a Ray Tune sweep failed."
-
+# %% ../../nbs/10_scale/01_cluster.ipynb #bac753fb
 def _host_port(address:str)->tuple:
     a = address[len("ray://"):] if address.startswith("ray://") else address
     host, _, port = a.rpartition(":")
@@ -30,6 +28,7 @@ def _host_port(address:str)->tuple:
         raise ConfigError(f"ray.address={address!r} is not auto, host:port or ray://host:port")
     return host, int(port)
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #53a708fb
 def probe_address(address:str, timeout_s:float=5.0):
     "Raise `RayUnavailableError` unless something listens at `address` (host:port or ray://host:port)."
     if address in ("auto", "local"): return
@@ -47,6 +46,7 @@ def required_resources(cfg)->dict:
     n = r.num_workers if r.mode == "train" else 1
     return {"CPU": n * r.cpus_per_worker, "GPU": n if r.use_gpu else 0}
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #978bfc5e
 def check_resources(cfg, have:dict, where:str):
     "`ConfigError` when `have` (CPU/GPU counts) cannot hold `required_resources(cfg)`."
     need, r = required_resources(cfg), cfg.ray
@@ -59,6 +59,7 @@ def check_resources(cfg, have:dict, where:str):
         raise ConfigError(f"ray.use_gpu=true needs {need['GPU']} GPUs but {where} has {int(have.get('GPU', 0))}; "
                           "lower ray.num_workers, set ray.use_gpu=false, or join a cluster with GPUs")
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #5214e13e
 def local_resources()->dict:
     "CPUs and GPUs a local Ray cluster on this machine gets."
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -72,6 +73,7 @@ def quiet_ray_logs():
                  "scaling_policy.autoscaling_coordinator_client"): # when worker processes start slowly on a busy machine
         logging.getLogger(f"ray.train.v2._internal.execution.{name}").setLevel(logging.ERROR)
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #4f448b0f
 def connect_ray(cfg)->dict:
     "Start or join the Ray cluster of `ray.address` after checking it; returns the cluster's resources."
     import ray
@@ -87,12 +89,14 @@ def connect_ray(cfg)->dict:
     check_resources(cfg, ray.cluster_resources(), f"the Ray cluster ({cfg.ray.address or 'local'})")
     return ray.cluster_resources()
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #228901c1
 def disconnect_ray():
     "Shut Ray down if `connect_ray` started or joined it (a caller's own `ray.init` stays)."
     import ray
     if getattr(connect_ray, "started", False) and ray.is_initialized(): ray.shutdown()
     connect_ray.started = False
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #e238b685
 def warn_local_store(cfg, tracking_uri:str):
     "Warn when workers of a joined cluster get an MLflow store only this machine can write (sqlite, files)."
     if cfg.ray.address in (None, "local"): return
@@ -100,27 +104,8 @@ def warn_local_store(cfg, tracking_uri:str):
         warnings.warn(f"mlflow.tracking_uri={tracking_uri} is a store on this machine; Ray workers on other nodes cannot write "
                       "to it. Point mlflow.tracking_uri at a shared MLflow server (http://...) when the cluster has several nodes.")
 
+# %% ../../nbs/10_scale/01_cluster.ipynb #ce59fe2f
 def storage_path(cfg)->str:
     "Where Ray keeps checkpoints and sweep state: `ray.storage_path` (a path or URI) or `<work dir>/runs/ray`."
     p = cfg.ray.storage_path or str(work_dir() / "runs" / "ray")
     return p if "://" in p else str(Path(p).expanduser().resolve())
-
-# %% ../../nbs/10_scale/01_cluster.ipynb #59f2405e
-def root_error(e:BaseException)->BaseException:
-    "The first worker's exception inside a Ray Train/Tune error (or `e` itself)."
-    for _ in range(5):
-        fails = getattr(e, "worker_failures", None)
-        if fails: e = fails[sorted(fails)[0]]; continue
-        cause = getattr(e, "cause", None) or getattr(e, "controller_failure", None)
-        if isinstance(cause, BaseException) and cause is not e: e = cause; continue
-        break
-    return e
-
-def ray_user_errors()->tuple:
-    "Exception types shown as one line with exit code 2."
-    return (*user_errors(), RayUnavailableError, SweepFailedError)
-
-def end_run_with_error(tracker, status:str, e:BaseException):
-    "The 0.1 name of `training.end_failed_run(..., keep_tags=True)`: end the run FAILED or KILLED, keeping rank 0's tags."
-    from ecg_digitization.training import end_failed_run
-    end_failed_run(tracker, e, killed=status == "KILLED", keep_tags=True)

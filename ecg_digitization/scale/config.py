@@ -14,10 +14,12 @@ __all__ = ['MODES', 'SEARCH', 'split_overrides', 'search_space', 'validate_ray_c
 MODES = ("train", "tune")
 SEARCH = "ray.search_space"
 
+# %% ../../nbs/10_scale/02_config.ipynb #311de710
 def _parse_value(text:str):
     from hydra.core.override_parser.overrides_parser import OverridesParser
     return OverridesParser.create().parse_override(f"x={text}").value()
 
+# %% ../../nbs/10_scale/02_config.ipynb #571a22ee
 def split_overrides(overrides)->tuple:
     "(overrides for `compose_config`, search-space edits [(delete, key, value text)]); `mode=` becomes `ray.mode=`."
     rest, edits = [], []
@@ -29,6 +31,7 @@ def split_overrides(overrides)->tuple:
         else: rest.append(o)
     return rest, edits
 
+# %% ../../nbs/10_scale/02_config.ipynb #6b30c410
 def search_space(cfg, edits=())->dict:
     "The tune search space `{dotted key: [values]}` after `edits`, checked against the config tree."
     space = dict(OmegaConf.to_container(cfg.ray.search_space, resolve=True))
@@ -52,6 +55,7 @@ def search_space(cfg, edits=())->dict:
         out[k] = v
     return out
 
+# %% ../../nbs/10_scale/02_config.ipynb #b3275ab2
 def validate_ray_config(cfg)->object:
     "Check the `ray.*` section; returns `cfg` or raises `ConfigError`."
     r = cfg.ray
@@ -65,6 +69,7 @@ def validate_ray_config(cfg)->object:
         raise ConfigError("ray.resume is for mode=tune sweeps; continue a train run with mode=train training.resume=<run id>")
     return cfg
 
+# %% ../../nbs/10_scale/02_config.ipynb #ae05c4e3
 def compose_ray_config(overrides=())->object:
     "The validated config for `train_ray` overrides (search-space edits applied to `ray.search_space`)."
     rest, edits = split_overrides(overrides)

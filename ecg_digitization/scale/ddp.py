@@ -20,6 +20,7 @@ def shard(n:int, rank:int, world:int)->range:
     "Indices of validation pages for `rank` of `world` (every world-th page)."
     return range(rank, n, world)
 
+# %% ../../nbs/10_scale/03_ddp.ipynb #b1318aab
 def combine_evals(parts:list # [(n_pages, loss, snr, {lead: dB}), ...] one per rank
                  )->tuple:
     "(loss, snr, snr_per_lead) over all pages from per-rank means weighted by page counts."
@@ -73,7 +74,7 @@ class DDPTrainer(Trainer):
         return EvalResult(*combine_evals([p[:4] for p in parts]), examples=ev.examples if self.rank == 0 else [],
                           failed_pages=len(failures), failures=failures)
 
-# %% ../../nbs/10_scale/03_ddp.ipynb #2e430a1e
+# %% ../../nbs/10_scale/03_ddp.ipynb #3ce11bf1
 @contextmanager
 def ray_checkpoint(folder, names=("last.pt", "best_model.pt"), cls=None):
     "A Ray `Checkpoint` (`cls`, default `ray.train.Checkpoint`) of the named files of `folder`, hard-linked into a scratch folder."
@@ -86,11 +87,13 @@ def ray_checkpoint(folder, names=("last.pt", "best_model.pt"), cls=None):
             except OSError: shutil.copy2(src, Path(d) / n)
         yield cls.from_directory(d)
 
+# %% ../../nbs/10_scale/03_ddp.ipynb #ba089fbc
 def epoch_metrics(tr, ev)->dict:
     "What each epoch reports to Ray: the epoch, losses and SNRs (plain floats)."
     return {"epoch": tr.epoch, "train_loss": float(tr.history["train_loss"][-1]), "val_loss": float(ev.loss),
             "val_snr": float(ev.snr), "best_val_loss": float(tr.best_val_loss), "best_val_snr": float(tr.best_val_snr)}
 
+# %% ../../nbs/10_scale/03_ddp.ipynb #109e7ac1
 class RayReportCallback(Callback):
     "Calls `report_fn(metrics, checkpoint=...)` after every epoch (`ray.train.report` or `ray.tune.report`)."
     def __init__(self, report_fn, folder=None, # checkpoint folder to attach (the rank that writes checkpoints), or None

@@ -19,6 +19,7 @@ def _fs(uri:str)->tuple:
     from pyarrow import fs as pafs
     return pafs.FileSystem.from_uri(uri)
 
+# %% ../../nbs/10_scale/09_digitize.ipynb #36f69698
 def list_pages(sources:list)->list:
     "`[(uri or path, record name)]` of every page the sources name; object-store URIs listed with pyarrow (name None: nothing there)."
     out = []
@@ -35,6 +36,7 @@ def list_pages(sources:list)->list:
         if not files: out.append((s, None))
     return out
 
+# %% ../../nbs/10_scale/09_digitize.ipynb #7387fb8b
 def read_bytes(uri:str)->bytes:
     "The bytes of a local file or of an object-store URI."
     if "://" not in uri: return Path(uri).read_bytes()
@@ -69,6 +71,7 @@ class Forward:
             for j, i in enumerate(ok): out["logits"][i], out["shape"][i] = y[j].tobytes(), ",".join(map(str, y[j].shape))
         return out
 
+# %% ../../nbs/10_scale/09_digitize.ipynb #253d90b3
 _FINISHER = {}
 
 def finish_pages(batch:dict, approach:str, hparams:dict, flatten_input:bool, fs:float)->dict:

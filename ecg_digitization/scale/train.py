@@ -46,7 +46,7 @@ def train_loop_per_worker(config:dict):
             if st is not None: tr.restore(st)
             tr.run()
 
-# %% ../../nbs/10_scale/04_train.ipynb #dbd31e5d
+# %% ../../nbs/10_scale/04_train.ipynb #80314c2c
 @dataclass
 class RayFitResult:
     "What `train_on_ray` returns (the fields `train.report` prints)."
@@ -57,12 +57,14 @@ class RayFitResult:
     checkpoint: str|None = None   # Ray checkpoint folder (or URI) of the last epoch
     metrics: dict = field(default_factory=dict)
 
+# %% ../../nbs/10_scale/04_train.ipynb #f10a21aa
 def registered_uri(tracking_uri:str, run_id:str)->str|None:
     "`models:/<name>/<version>` of the model version registered from `run_id`, if any."
     from mlflow import MlflowClient
     vs = MlflowClient(tracking_uri).search_model_versions(f"run_id='{run_id}'")
     return f"models:/{vs[0].name}/{vs[0].version}" if vs else None
 
+# %% ../../nbs/10_scale/04_train.ipynb #dbd31e5d
 def train_on_ray(cfg)->RayFitResult:
     "Train `cfg` with DDP on `ray.num_workers` Ray Train workers; one MLflow run."
     from ray.train import ScalingConfig, RunConfig, CheckpointConfig
@@ -102,6 +104,7 @@ USAGE = """usage: python -m ecg_digitization.train_ray [mode=train|tune] [key=va
   continue a train run:   mode=train training.resume=<run id> training.epochs=<total>
   resume a crashed sweep: mode=tune ray.resume=true [ray.name=<sweep folder>]"""
 
+# %% ../../nbs/10_scale/04_train.ipynb #728a4e54
 def run(cfg):
     "Run `cfg` in its `ray.mode`; returns the result object."
     if cfg.ray.mode == "tune":
@@ -109,6 +112,7 @@ def run(cfg):
         return tune_on_ray(cfg)
     return train_on_ray(cfg)
 
+# %% ../../nbs/10_scale/04_train.ipynb #258e368a
 def main(argv:list|None=None)->int:
     "The `python -m ecg_digitization.train_ray` command; returns the exit code."
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -21,6 +21,7 @@ def child_runs(tracking_uri:str, parent_run_id:str, trial_id:str|None=None, stat
         + ([f"attributes.status = '{status}'"] if status else [])
     return c.search_runs([exp], " and ".join(f), max_results=10000)
 
+# %% ../../nbs/10_scale/06_trials.ipynb #ae2f9058
 class TrialRunsCallback:
     "Tune callback (driver side): ends child runs that their trial left RUNNING."
     def __init__(self, tracking_uri:str, parent_run_id:str, epochs:int): self.uri, self.parent, self.epochs = tracking_uri, parent_run_id, epochs
@@ -37,6 +38,7 @@ class TrialRunsCallback:
         done = (trial.last_result or {}).get("epoch", 0) >= self.epochs   # all epochs reported: only end_run was cut off
         self._close(trial, "FINISHED", {} if done else {"stopped_early": "stopped by the Ray Tune scheduler"})
 
+# %% ../../nbs/10_scale/06_trials.ipynb #3fc65c41
 def tune_callback(tracking_uri:str, parent_run_id:str, epochs:int):
     "A `TrialRunsCallback` that is also a `ray.tune.Callback`."
     from ray import tune

@@ -14,10 +14,14 @@ from ..training import Callback
 from .config import validate_ray_config, search_space
 from .cluster import connect_ray, storage_path, warn_local_store, SweepFailedError
 from .trials import child_runs, tune_callback, register_best, find_sweep
+from .sweep_result import TuneResult, finish_sweep
 
 # %% auto #0
-__all__ = ['param_space', 'trial_config', 'run_trial', 'trial_dirname', 'TuneResult', 'finish_sweep', 'tune_on_ray',
-           'tune_report']
+__all__ = ['param_space', 'trial_config', 'run_trial', 'trial_dirname', 'tune_on_ray', 'tune_report', 'TuneResult',
+           'finish_sweep']
+
+# %% ../../nbs/10_scale/05_tune.ipynb #354d29e1
+_all_ = ["TuneResult", "finish_sweep"]
 
 # %% ../../nbs/10_scale/05_tune.ipynb #877e06e1
 def param_space(space:dict, search:str="random")->dict:
@@ -26,6 +30,7 @@ def param_space(space:dict, search:str="random")->dict:
     f = tune.grid_search if search == "grid" else tune.choice
     return {k: f(list(v)) for k, v in space.items()}
 
+# %% ../../nbs/10_scale/05_tune.ipynb #c5091a90
 def trial_config(base_yaml:str, params:dict):
     "The sweep's config with one trial's values."
     cfg = OmegaConf.create(base_yaml)
@@ -39,6 +44,7 @@ class _TagStop(Callback):
     def on_fit_end(self, tr, status):
         if tr.stop_reason: self.tracker.set_tags({"stopped_early": tr.stop_reason})
 
+# %% ../../nbs/10_scale/05_tune.ipynb #c209abbe
 def run_trial(params:dict, base_yaml:str, parent_run_id:str, tracking_uri:str):
     "Ray Tune function trainable: train one trial into a child run of `parent_run_id`."
     from ray import tune
@@ -64,36 +70,10 @@ def run_trial(params:dict, base_yaml:str, parent_run_id:str, tracking_uri:str):
         raise
     finally: shutil.rmtree(local, ignore_errors=True)
 
+# %% ../../nbs/10_scale/05_tune.ipynb #93874ae7
 def trial_dirname(trial)->str:
     "Short trial folder names (Tune's default puts every parameter into the name)."
     return f"trial_{trial.trial_id}"
-
-# %% ../../nbs/10_scale/05_tune.ipynb #518826f1
-@dataclass
-class TuneResult:
-    "What `tune_on_ray` returns."
-    parent_run_id: str
-    best_run_id: str
-    best_trial: str
-    best_val_snr: float
-    model_uri: str|None
-    n_trials: int
-    n_failed: int
-    path: str          # the sweep's Tune folder (what ray.resume restores)
-
-def finish_sweep(grid, tracker, cfg, path:str)->TuneResult:
-    "Tag the parent with the best trial, log its val_snr and the trial table, register its model."
-    errs = [r.error for r in grid if r.error is not None]
-    ok = [r for r in grid if r.error is None and "val_snr" in (r.metrics or {})]
-    if not ok: raise SweepFailedError(f"all {len(grid)} trials failed; first error: {str(errs[0]).strip().splitlines()[-1] if errs else '?'}")
-    best = grid.get_best_result(metric="val_snr", mode="max")
-    m = best.metrics
-    uri = register_best(tracker.tracking_uri, m["mlflow_run_id"], best.checkpoint, f"ecg_digitizer_{cfg.approach.method}") \
-        if cfg.mlflow.register_model else None
-    tracker.set_tags({"best_trial": m["trial_id"], "best_run_id": m["mlflow_run_id"], **({"best_model_uri": uri} if uri else {})})
-    tracker.log_metrics({"val_snr": m["val_snr"], "best_val_loss": m["best_val_loss"], "n_trials": len(grid), "n_failed_trials": len(errs)})
-    tracker.log_text(grid.get_dataframe().to_csv(index=False), "tune/trials.csv")
-    return TuneResult(tracker.run_id, m["mlflow_run_id"], m["trial_id"], float(m["val_snr"]), uri, len(grid), len(errs), path)
 
 # %% ../../nbs/10_scale/05_tune.ipynb #fb920eee
 def tune_on_ray(cfg)->TuneResult:
@@ -142,6 +122,7 @@ def tune_on_ray(cfg)->TuneResult:
         res = finish_sweep(tuner.fit(), tracker, cfg, path)
     return res
 
+# %% ../../nbs/10_scale/05_tune.ipynb #dba40201
 def tune_report(res:TuneResult, cfg)->str:
     "The lines printed after a sweep."
     from ecg_digitization.train import ui_hint
