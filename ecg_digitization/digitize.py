@@ -17,11 +17,15 @@ from .scale.archive import (iter_pages, count_pages, Manifest, page_row, record_
 # %% auto #0
 __all__ = ['MAX_FS', 'Digitizer', 'page_traces', 'overlay_figure', 'write_outputs', 'main']
 
-# %% ../nbs/15_digitize.ipynb #dcfa17b7
+# %% ../nbs/15_digitize.ipynb #ce5e9660
+MAX_FS = 10_000   # Hz; more is no ECG sampling rate, and the record's size grows with it
+
+# %% ../nbs/15_digitize.ipynb #90751276
 def _check_fs(fs):
     "`ValueError` unless `fs` is a sampling rate in (0, `MAX_FS`] Hz."
     if not (isinstance(fs, numbers.Real) and math.isfinite(fs) and 0 < fs <= MAX_FS): raise ValueError(f"fs must be a rate in (0, {MAX_FS}] Hz, got {fs!r}")
 
+# %% ../nbs/15_digitize.ipynb #cd28957a
 def _page_array(image, where:str)->np.ndarray:
     "`image` as an array of numbers without NaN (the model checks its shape), or a `DataError` naming `where`."
     img = np.asarray(image)
@@ -29,6 +33,7 @@ def _page_array(image, where:str)->np.ndarray:
     if img.dtype.kind == "f" and not np.isfinite(img).all(): raise DataError(where, "the page image holds NaN or infinite values")
     return img
 
+# %% ../nbs/15_digitize.ipynb #aa1877d5
 class Digitizer:
     "Turns page images into 12-lead `EcgRecord`s with a trained model."
     def __init__(self, model:torch.nn.Module, device:str="auto",
@@ -110,8 +115,10 @@ class Digitizer:
                     except Exception as e: out.append(e)
         return [_result(r, nm) for r, nm in zip(out, names)]
 
+# %% ../nbs/15_digitize.ipynb #2a4638ad
 _FINISHER = None   # a finishing process's model
 
+# %% ../nbs/15_digitize.ipynb #217f9dec
 def _start_finisher(approach:str, hparams:dict, flatten_input:bool):
     "Process-pool initializer: the model without weights (finishing uses only its page geometry), on one thread."
     global _FINISHER
@@ -124,14 +131,17 @@ def _start_finisher(approach:str, hparams:dict, flatten_input:bool):
     _FINISHER = create_model(approach, **hparams).eval()
     _FINISHER.flatten_input = flatten_input
 
+# %% ../nbs/15_digitize.ipynb #2f6186c7
 def _input_pixels(image:np.ndarray)->np.ndarray:
     "One page resized to the model input (runs in a finishing process)."
     return _FINISHER.input_pixels(image)
 
+# %% ../nbs/15_digitize.ipynb #1cb9697a
 def _finish_page(y:np.ndarray, image:np.ndarray, fs:float, name:str)->EcgRecord:
     "Refine and vectorize one page from its slice of a forward pass (runs in a finishing process, where a bad page's error is named)."
     with data_errors(name): return _FINISHER.finish(torch.from_numpy(y), image, fs, name)
 
+# %% ../nbs/15_digitize.ipynb #506cd903
 def _result(r, name:str):
     "A record, or the exception that stopped page `name` (a finishing process's included; as `as_data_error`)."
     from concurrent.futures import Future
@@ -139,7 +149,7 @@ def _result(r, name:str):
     try: return r.result()
     except Exception as e: return as_data_error(e, name)
 
-# %% ../nbs/15_digitize.ipynb #4f7bdf28
+# %% ../nbs/15_digitize.ipynb #9e2600a0
 def page_traces(rec:EcgRecord)->np.ndarray|None:
     "(12,T,2) page pixel (x, y) of each digitized sample, from the vectorizer's panel geometry; None without it."
     m = rec.meta
@@ -155,6 +165,7 @@ def page_traces(rec:EcgRecord)->np.ndarray|None:
         out[k, sel] = np.stack([x * sx, y * sy], 1)
     return out
 
+# %% ../nbs/15_digitize.ipynb #7d4afde7
 def overlay_figure(image:np.ndarray, rec:EcgRecord):
     "The digitized traces drawn over the page (signalsavants), or the page above the 12 digitized leads (baseline)."
     from ecg_digitization.plots import create_page_overlay_plot
@@ -169,6 +180,7 @@ def overlay_figure(image:np.ndarray, rec:EcgRecord):
     axs[1].set_title("digitized leads (mV, offset 2 mV per lead)")
     return fig
 
+# %% ../nbs/15_digitize.ipynb #c3835464
 def write_outputs(rec:EcgRecord, image:np.ndarray, out_dir:Path, overlay:bool=False)->list:
     "Write `rec` (and optionally an overlay PNG) into `out_dir` atomically (`archive.atomic_folder`); returns the written paths."
     from ecg_digitization.signals import write_record
@@ -180,10 +192,7 @@ def write_outputs(rec:EcgRecord, image:np.ndarray, out_dir:Path, overlay:bool=Fa
             fig.savefig(tmp / f"{rec.name}_overlay.png", dpi=100); plt.close(fig)
     return moved
 
-
-# %% ../nbs/15_digitize.ipynb #a712d6b0
-MAX_FS = 10_000   # Hz; more is no ECG sampling rate, and the record's size grows with it
-
+# %% ../nbs/15_digitize.ipynb #5e53ee99
 def _chunks(it, n:int):
     "Lists of up to `n` items of iterator `it`."
     buf = []
@@ -192,6 +201,7 @@ def _chunks(it, n:int):
         if len(buf) == n: yield buf; buf = []
     if buf: yield buf
 
+# %% ../nbs/15_digitize.ipynb #812a471a
 def _args(argv):
     ap = argparse.ArgumentParser(prog="python -m ecg_digitization.digitize", description="Digitize ECG page images into WFDB records.")
     ap.add_argument("sources", nargs="+", metavar="SRC", help="image files, folders (searched recursively), quoted glob "
@@ -222,7 +232,7 @@ def _args(argv):
                      + "; ".join(" and ".join(fs) for fs in dup) + " (rename them or digitize them into separate --out folders)")
     return a
 
-# %% ../nbs/15_digitize.ipynb #965f44cc
+# %% ../nbs/15_digitize.ipynb #1e3245a4
 class _Run:
     "One `digitize` command: the manifest, the progress bar and the tally of pages."
     def __init__(self, out:Path, manifest:Manifest, bar):
@@ -270,6 +280,7 @@ class _Run:
         self.man.add(image=f, record=name, status="warning" if warn else "ok", error=warn or "", **page_row(rec, seconds))
         self.ok += 1; self.bar.update(1)
 
+# %% ../nbs/15_digitize.ipynb #84f8cb01
 def main(argv:list|None=None)->int:
     "The `digitize` command: stream the pages of SRC… through the model into records, a manifest row each."
     a = _args(argv)
@@ -319,7 +330,6 @@ def main(argv:list|None=None)->int:
         print("failed: " + ", ".join(run.failed[:20]) + (f", and {len(run.failed) - 20} more (see the manifest)" if len(run.failed) > 20 else ""))
     return 1 if run.failed else 0
 
-
-# %% ../nbs/15_digitize.ipynb #40f5963b
+# %% ../nbs/15_digitize.ipynb #d3281df1
 #| eval: false
 if __name__ == "__main__": sys.exit(main())
