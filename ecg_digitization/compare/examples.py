@@ -15,9 +15,10 @@ from ..tracking.store import resolve_tracking_uri, get_or_create_experiment
 # %% auto #0
 __all__ = ['log_example_runs']
 
-# %% ../../nbs/11_compare/04_examples.ipynb #d3a5e48e
+# %% ../../nbs/11_compare/04_examples.ipynb #bec0e9be
 _APPROACHES, _ENCODERS, _LRS = ("baseline", "signalsavants"), ("resnet18", "resnet34", "efficientnet_b0"), (1e-3, 3e-4)
 
+# %% ../../nbs/11_compare/04_examples.ipynb #9f1f2b5c
 def _signal_png(rng, noise_mv:float)->bytes:
     "A small signal_comparison.png of a synthetic lead II and a noisy 'prediction'."
     import matplotlib.pyplot as plt
@@ -28,6 +29,7 @@ def _signal_png(rng, noise_mv:float)->bytes:
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=40); plt.close(fig)
     return buf.getvalue()
 
+# %% ../../nbs/11_compare/04_examples.ipynb #0ff31417
 def log_example_runs(tracking_uri:str|None=None,    # store to write to (default `resolve_tracking_uri()`)
                      n:int=4,                       # how many runs
                      experiment:str="ecg-digitization-example",
@@ -61,5 +63,3 @@ def log_example_runs(tracking_uri:str|None=None,    # store to write to (default
         client.set_terminated(rid, "FINISHED", end_time=start + epochs * 60_000 + 5_000)
         ids.append(rid)
     return ids
-
-

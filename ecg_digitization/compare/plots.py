@@ -13,18 +13,20 @@ from ..plots import SNR_GOOD_DB, SNR_EXCELLENT_DB
 # %% auto #0
 __all__ = ['fig_png', 'metric_curves_figure', 'snr_bars_figure', 'images_figure']
 
-# %% ../../nbs/11_compare/03_plots.ipynb #50c438d6
+# %% ../../nbs/11_compare/03_plots.ipynb #744aab7a
 def fig_png(fig:Figure, dpi:int=90)->bytes:
     "PNG bytes of `fig` (for `ipywidgets.Image`)."
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi); return buf.getvalue()
 
+# %% ../../nbs/11_compare/03_plots.ipynb #36b77858
 def _note(ax, text:str):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="dimgray", wrap=True)
     ax.set_xticks([]); ax.set_yticks([])
 
+# %% ../../nbs/11_compare/03_plots.ipynb #b38e3991
 def _names(xs:list, k:int=3)->str: return ", ".join(xs[:k]) + (f" and {len(xs) - k} more" if len(xs) > k else "")
 
-# %% ../../nbs/11_compare/03_plots.ipynb #146558bd
+# %% ../../nbs/11_compare/03_plots.ipynb #08ed2492
 def metric_curves_figure(curves:dict, # run label -> DataFrame with columns step, value (None or empty: not logged)
                          metric:str)->Figure:
     "Overlaid curves of `metric` per run; runs without it named in the title."
@@ -38,7 +40,7 @@ def metric_curves_figure(curves:dict, # run label -> DataFrame with columns step
     ax.set(xlabel="step (epoch)", ylabel=metric, title=metric + (f" (not logged by {_names(missing)})" if have and missing else ""))
     return fig
 
-# %% ../../nbs/11_compare/03_plots.ipynb #4ae9b997
+# %% ../../nbs/11_compare/03_plots.ipynb #36a48b50
 def snr_bars_figure(snr:pd.DataFrame,     # columns run, lead, snr_db (one row per run and lead)
                     runs:list|None=None)->Figure: # all run labels to show (runs without SNR are named in the title)
     "Grouped per-lead SNR bars across runs (seaborn); returns the Figure."
@@ -61,7 +63,7 @@ def snr_bars_figure(snr:pd.DataFrame,     # columns run, lead, snr_db (one row p
            title="SNR per lead (last logged)" + (f"; none logged by {_names(missing)}" if len(snr) and missing else ""))
     return fig
 
-# %% ../../nbs/11_compare/03_plots.ipynb #c8876d16
+# %% ../../nbs/11_compare/03_plots.ipynb #8bc77ab9
 def images_figure(images:dict,   # run label -> PNG bytes (None: the run has no such artifact)
                   artifact:str="signal_comparison.png",
                   per_row:int=4)->Figure:

@@ -13,14 +13,17 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from ..tracking.store import resolve_tracking_uri, redact_uri, is_transient_error, http_policy, TrackingUnavailableError
+from .fetch import _history, _histories, _no_progress_bar, _artifact
+from .aliases import _model_versions, _set_alias
 
 # %% auto #0
 __all__ = ['CompareWarning', 'RunStore']
 
-# %% ../../nbs/11_compare/01_runs.ipynb #9da1fe55
+# %% ../../nbs/11_compare/01_runs.ipynb #5bcfcf7b
 class CompareWarning(UserWarning):
     "A run or artifact that a comparison skipped (deleted, missing)."
 
+# %% ../../nbs/11_compare/01_runs.ipynb #f8c7d2da
 class RunStore:
     "Runs of one MLflow store: paged search, and metric histories and artifacts fetched on demand and cached."
     def __init__(self, tracking_uri:str|None=None, # None: `resolve_tracking_uri()`
@@ -96,7 +99,7 @@ class RunStore:
         for c in (self._hist, self._art):
             for k in [k for k in c if k[0] == run_id]: del c[k]
 
-# %% ../../nbs/11_compare/01_runs.ipynb #a8379652
+# %% ../../nbs/11_compare/01_runs.ipynb #8ccafe48
 def _get_runs(self:RunStore, run_ids, fresh:bool=False)->list:
     "Runs for `run_ids` in that order (`fresh`: ask the store again); deleted or unknown ones skipped with a `CompareWarning`."
     out = []
@@ -114,72 +117,8 @@ def _get_runs(self:RunStore, run_ids, fresh:bool=False)->list:
         out.append(run)
     return out
 
-def _history(self:RunStore, run_id:str, metric:str)->pd.DataFrame:
-    "Steps and values of one metric of one run (empty when not logged), fetched once and cached."
-    key = (run_id, metric)
-    if key not in self._hist:
-        with self._call(): ms = self.client.get_metric_history(run_id, metric)
-        self._hist[key] = pd.DataFrame({"step": [m.step for m in ms], "value": [m.value for m in ms],
-                                        "timestamp": [m.timestamp for m in ms]}).sort_values(["step", "timestamp"], kind="stable")
-    return self._hist[key]
-
-def _histories(self:RunStore, run_ids, metric:str, workers:int=4)->dict:
-    "`{run_id: history}` of one metric, fetching the uncached ones concurrently."
-    todo = [r for r in dict.fromkeys(run_ids) if (r, metric) not in self._hist]
-    if len(todo) > 1:
-        with self._call(), ThreadPoolExecutor(min(workers, len(todo))) as ex:
-            list(ex.map(lambda r: self.history(r, metric), todo))
-    return {r: self.history(r, metric) for r in run_ids}
-
-@contextmanager
-def _no_progress_bar():
-    "No MLflow download progress bar on stderr (it would print under the widget), unless the user asked for one."
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    if key in os.environ: yield; return
-    os.environ[key] = "false"
-    try: yield
-    finally: os.environ.pop(key, None)
-
-def _artifact(self:RunStore, run_id:str, path:str="signal_comparison.png")->bytes|None:
-    "Bytes of one run artifact, or None when the run has no such file; fetched once and cached."
-    key = (run_id, path)
-    if key not in self._art:
-        parent = str(Path(path).parent); parent = None if parent == "." else parent
-        with self._call(), _no_progress_bar():
-            present = path in {a.path for a in self.client.list_artifacts(run_id, parent) if not a.is_dir}
-            data = None
-            if present:
-                with tempfile.TemporaryDirectory() as d: data = Path(self.client.download_artifacts(run_id, path, d)).read_bytes()
-        self._art[key] = data
-    return self._art[key]
-
+# %% ../../nbs/11_compare/01_runs.ipynb #9f8d8d30
 RunStore.get_runs, RunStore.history, RunStore.histories, RunStore.artifact = _get_runs, _history, _histories, _artifact
 
-# %% ../../nbs/11_compare/01_runs.ipynb #f23bae42
-def _model_versions(self:RunStore, run_id:str)->list:
-    "Registered model versions made from `run_id`, newest first."
-    with self._call(): mvs = self.client.search_model_versions(f"run_id = '{run_id}'")
-    return sorted(mvs, key=lambda m: (m.name, -int(m.version)))
-
-def _set_alias(self:RunStore, run_id:str, alias:str="champion", model_name:str|None=None):
-    "Point registered-model alias `alias` at the model version `run_id` registered; returns that version."
-    alias = (alias or "").strip()
-    if not alias: raise ValueError("give an alias name, e.g. 'champion'")
-    run = (self.get_runs([run_id]) or [None])[0]
-    if run is None: raise ValueError(f"run {run_id} is deleted or does not exist; cannot set alias {alias!r}")
-    mvs = [m for m in self.model_versions(run_id) if model_name in (None, m.name)]
-    if not mvs: raise ValueError(f"run {run.info.run_name or run_id} has no registered model version"
-                                 + (f" of {model_name!r}" if model_name else "") + " (training registers one when mlflow.register_model=true)")
-    names = list(dict.fromkeys(m.name for m in mvs))
-    want = f"ecg_digitizer_{run.data.tags.get('approach', run.data.params.get('approach.method'))}"
-    if len(names) > 1 and want not in names:
-        raise ValueError(f"run {run_id} registered versions of several models ({', '.join(names)}); pass model_name=")
-    mv = next(m for m in mvs if m.name == (want if want in names else names[0]))
-    with self._call():
-        try: self.client.set_registered_model_alias(mv.name, alias, mv.version)
-        except MlflowException as e:
-            if e.error_code != "INVALID_PARAMETER_VALUE": raise
-            raise ValueError(f"alias {alias!r} is not allowed: {e.message.splitlines()[0][:200]}") from None
-        return self.client.get_model_version(mv.name, mv.version)
-
+# %% ../../nbs/11_compare/01_runs.ipynb #d5101ec7
 RunStore.model_versions, RunStore.set_alias = _model_versions, _set_alias

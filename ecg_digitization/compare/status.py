@@ -13,15 +13,17 @@ from .runs import CompareWarning
 # %% auto #0
 __all__ = ['LEVELS', 'explain_error', 'StatusMixin', 'control_property']
 
-# %% ../../nbs/11_compare/06_status.ipynb #93f00283
+# %% ../../nbs/11_compare/06_status.ipynb #af01528b
 LEVELS = {"info": ("#333", ""), "warn": ("#9a5b00", "⚠ "), "error": ("#b00020", "✖ ")}   # colour, prefix
 
+# %% ../../nbs/11_compare/06_status.ipynb #290eaeea
 def explain_error(e:Exception)->str:
     "A one-line message for an error shown in a status line."
     if isinstance(e, MlflowException): return f"MLflow: {e.message.splitlines()[0][:300]}"
     if isinstance(e, (ValueError, FileNotFoundError, RuntimeError)): return str(e).splitlines()[0][:400]
     return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
+# %% ../../nbs/11_compare/06_status.ipynb #73832bf3
 class StatusMixin:
     "Status line (`self.status`, an `ipywidgets.HTML`) and quiet control updates for a widget class."
     messages, last_error, _depth, _quiet = [], None, 0, False
@@ -56,13 +58,14 @@ class StatusMixin:
         self.status.value = "<div class='ecgd-status' style='font-size:12px'>" + "<br>".join(
             f"<span class='ecgd-{lv}' style='color:{LEVELS[lv][0]}'>{LEVELS[lv][1]}{html.escape(t)}</span>" for lv, t in self.messages) + "</div>"
 
-# %% ../../nbs/11_compare/06_status.ipynb #072dfb71
+# %% ../../nbs/11_compare/06_status.ipynb #f8814147
 @contextmanager
 def _silent(self:StatusMixin):
     old, self._quiet = self._quiet, True
     try: yield
     finally: self._quiet = old
 
+# %% ../../nbs/11_compare/06_status.ipynb #2cf6b1f7
 def _set(self:StatusMixin, w, options:list, value=None, first:bool=True):
     "Set a control's options and value (else the first option, if `first`) without firing its observers."
     with self._silent():
@@ -71,13 +74,15 @@ def _set(self:StatusMixin, w, options:list, value=None, first:bool=True):
         if isinstance(w, W.SelectMultiple): w.value = tuple(v for v in (value or ()) if v in vals)
         else: w.value = value if value in vals else (vals[0] if vals and first else None)
 
+# %% ../../nbs/11_compare/06_status.ipynb #c2a54b9c
 def _img(w:W.Image, data:bytes|None):
     "Show PNG bytes in an Image control; hide it when there are none."
     w.value, w.layout.display = data or b"", "" if data else "none"
 
+# %% ../../nbs/11_compare/06_status.ipynb #8130e55b
 StatusMixin._silent, StatusMixin._set, StatusMixin._img = _silent, _set, staticmethod(_img)
 
-# %% ../../nbs/11_compare/06_status.ipynb #95cebb21
+# %% ../../nbs/11_compare/06_status.ipynb #beae610b
 def control_property(name:str,  # attribute holding the control
                      default=""):# value read while the control holds None
     "A property stored in the value of control `self.<name>`; setting checks the control's options."

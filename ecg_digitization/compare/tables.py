@@ -12,8 +12,9 @@ from ..core import LEADS, canonical_lead
 # %% auto #0
 __all__ = ['runs_frame', 'parse_tags', 'filter_runs', 'run_labels', 'param_diff', 'snr_frame', 'table_html']
 
-# %% ../../nbs/11_compare/02_tables.ipynb #e7164d33
+# %% ../../nbs/11_compare/02_tables.ipynb #c83f6a2e
 _NUM = ("val_snr", "best_val_snr", "best_val_loss")
+
 _COLUMNS = ["run_id", "name", "approach", "encoder", "status", "val_snr", "best_val_snr", "best_val_loss", "duration_s", "start_time"]
 
 def runs_frame(runs:list,                  # MLflow `Run` objects
@@ -39,7 +40,7 @@ def runs_frame(runs:list,                  # MLflow `Run` objects
         df.loc[need, "best_val_snr"] = [hist[r].value.max() for r in df.run_id[need]]
     return df
 
-# %% ../../nbs/11_compare/02_tables.ipynb #16ed8cde
+# %% ../../nbs/11_compare/02_tables.ipynb #1920717d
 def parse_tags(text:str # 'augmentation=heavy, study=ablation' (a bare key: the tag is set)
               )->dict:
     "`{key: value or None}` from a tags filter; `ValueError` for a malformed entry."
@@ -51,6 +52,7 @@ def parse_tags(text:str # 'augmentation=heavy, study=ablation' (a bare key: the 
         out[k] = v if eq else None
     return out
 
+# %% ../../nbs/11_compare/02_tables.ipynb #912c77d5
 def filter_runs(runs:list, approach:str|None=None, encoder:str|None=None, tags:dict|str|None=None)->list:
     "The runs with that approach, encoder and tags (None/'' means any)."
     tags = parse_tags(tags) if isinstance(tags, str) else (tags or {})
@@ -61,12 +63,13 @@ def filter_runs(runs:list, approach:str|None=None, encoder:str|None=None, tags:d
                 and all(k in t and (v is None or t[k] == v) for k, v in tags.items()))
     return [r for r in runs if ok(r)]
 
-# %% ../../nbs/11_compare/02_tables.ipynb #903fbf9c
+# %% ../../nbs/11_compare/02_tables.ipynb #395552cb
 def run_labels(runs:list)->list:
     "Display names: the run name, with a short id when two runs share it."
     names = [r.info.run_name or r.info.run_id[:8] for r in runs]
     return [f"{n} ({r.info.run_id[:6]})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
+# %% ../../nbs/11_compare/02_tables.ipynb #4b4b7d40
 def param_diff(runs:list)->pd.DataFrame:
     "Params whose values differ between `runs`: one row per param, one column per run, NaN where not logged."
     labels, keys = run_labels(runs), sorted(set().union(*(r.data.params for r in runs))) if runs else []
@@ -75,10 +78,12 @@ def param_diff(runs:list)->pd.DataFrame:
                       index=pd.Index([k for k, v in rows.items() if len(set(v)) > 1], name="param"))
     return df
 
+# %% ../../nbs/11_compare/02_tables.ipynb #38a21b9c
 def _lead(key:str)->str|None:
     try: return canonical_lead(key[4:])
     except ValueError: return None
 
+# %% ../../nbs/11_compare/02_tables.ipynb #e4d15111
 def snr_frame(runs:list)->pd.DataFrame:
     "Long table (run, lead, snr_db) of the runs' last `snr_<lead>` values, leads in standard order."
     rows = [(lab, _lead(k), v) for lab, r in zip(run_labels(runs), runs) for k, v in r.data.metrics.items()
@@ -87,15 +92,17 @@ def snr_frame(runs:list)->pd.DataFrame:
     df["lead"] = pd.Categorical(df.lead, categories=list(LEADS), ordered=True)
     return df.sort_values("lead", kind="stable").reset_index(drop=True)   # runs keep their order within a lead
 
-# %% ../../nbs/11_compare/02_tables.ipynb #d9e8d60a
+# %% ../../nbs/11_compare/02_tables.ipynb #353e62af
 def _dur(s:float)->str:
     "'42s', '12m 05s', '3h 02m'; '—' when unknown."
     if s is None or not math.isfinite(s): return "—"
     s = int(round(s))
     return f"{s}s" if s < 60 else f"{s // 60}m {s % 60:02d}s" if s < 3600 else f"{s // 3600}h {s % 3600 // 60:02d}m"
 
+# %% ../../nbs/11_compare/02_tables.ipynb #2a343f45
 def _num(x, fmt:str)->str: return "—" if x is None or not math.isfinite(x) else format(x, fmt)
 
+# %% ../../nbs/11_compare/02_tables.ipynb #a1d7d4b8
 def table_html(df:pd.DataFrame, # `runs_frame` rows to show
                selected=(),     # run ids to highlight
                total:int|None=None)->str: # how many runs the filters kept (for the caption)

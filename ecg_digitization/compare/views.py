@@ -12,7 +12,7 @@ from .plots import metric_curves_figure, snr_bars_figure, images_figure
 # %% auto #0
 __all__ = ['Comparison']
 
-# %% ../../nbs/11_compare/05_views.ipynb #c40b13b5
+# %% ../../nbs/11_compare/05_views.ipynb #bd7358d0
 class Comparison:
     "Runs of one experiment: filters and selection as attributes, each view a DataFrame or Figure."
     filter_string = ""  # MLflow filter applied by the store, e.g. "metrics.val_snr > 10"
@@ -53,27 +53,31 @@ class Comparison:
     def _chosen(self, run_ids)->list:
         return self.store.get_runs(list(self.selection if run_ids is None else run_ids))
 
-# %% ../../nbs/11_compare/05_views.ipynb #60e77c8d
+# %% ../../nbs/11_compare/05_views.ipynb #9441b273
 def _metric_curves(self:Comparison, run_ids:list|None=None, metric:str|None=None):
     "Figure: `metric` (default `self.metric`) against step, one line per run."
     rs, metric = self._chosen(run_ids), metric or self.metric or "val_snr"
     hist = self.store.histories([r.info.run_id for r in rs], metric)
     return metric_curves_figure({lab: hist[r.info.run_id] for lab, r in zip(run_labels(rs), rs)}, metric)
 
+# %% ../../nbs/11_compare/05_views.ipynb #b356984c
 def _param_diff(self:Comparison, run_ids:list|None=None)->pd.DataFrame:
     "The params that differ between the runs (rows: params, columns: runs; NaN: not logged)."
     return param_diff(self._chosen(run_ids))
 
+# %% ../../nbs/11_compare/05_views.ipynb #514d6e7c
 def _snr_bars(self:Comparison, run_ids:list|None=None):
     "Figure: grouped per-lead SNR bars (last `snr_<lead>` values) across the runs."
     rs = self._chosen(run_ids)
     return snr_bars_figure(snr_frame(rs), run_labels(rs))
 
+# %% ../../nbs/11_compare/05_views.ipynb #42acc4c5
 def _signal_comparisons(self:Comparison, run_ids:list|None=None, artifact:str="signal_comparison.png"):
     "Figure: the runs' `artifact` images side by side ('— no …' where a run lacks it)."
     rs = self._chosen(run_ids)
     return images_figure({lab: self.store.artifact(r.info.run_id, artifact) for lab, r in zip(run_labels(rs), rs)}, artifact)
 
+# %% ../../nbs/11_compare/05_views.ipynb #132190be
 def _set_alias(self:Comparison, run_id:str|None=None, # default: the one selected run
                alias:str="champion", model_name:str|None=None):
     "Point a registered-model alias at the model version `run_id` registered; returns that version."
@@ -82,5 +86,6 @@ def _set_alias(self:Comparison, run_id:str|None=None, # default: the one selecte
         run_id = self.selection[0]
     return self.store.set_alias(run_id, alias, model_name)
 
+# %% ../../nbs/11_compare/05_views.ipynb #5a390408
 Comparison.metric_curves, Comparison.param_diff, Comparison.snr_bars = _metric_curves, _param_diff, _snr_bars
 Comparison.signal_comparisons, Comparison.set_alias = _signal_comparisons, _set_alias
