@@ -14,7 +14,7 @@ from ..render import RenderedEcg, render_ecg, render_rng_style
 from ..augment import augment
 from .samples import to_sample
 
-log = logging.getLogger("ecg_digitization.data.datasets")   # the logger this class has always used
+log = logging.getLogger("ecg_digitization.data.datasets")   # warnings about skipped items go to data.datasets' logger
 
 # %% auto #0
 __all__ = ['log', 'EcgPageDataset']
