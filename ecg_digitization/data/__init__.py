@@ -4,67 +4,20 @@
 
 # %% ../../nbs/04_data/00_data.ipynb #db32ceef
 from __future__ import annotations
-import argparse, os, sys
-import torch
-from torch.utils.data import DataLoader
-from ..core import LAYOUTS
 from ..signals.records import DataError
 from .samples import to_sample, downsample_mask, trace_rows
 from .datasets import (EcgPageDataset, SyntheticEcgDataset, WfdbRenderDataset, ChallengeFolderDataset,
                                        make_dataset, cfg_get, wfdb_records, SOURCES, VAL_SEED_OFFSET)
 from .generate import generate_dataset
+from .loaders import make_loaders
+from .cli import main
 
 # %% auto #0
 __all__ = ['make_loaders', 'main', 'DataError', 'to_sample', 'downsample_mask', 'trace_rows', 'EcgPageDataset',
            'SyntheticEcgDataset', 'WfdbRenderDataset', 'ChallengeFolderDataset', 'make_dataset', 'cfg_get',
            'wfdb_records', 'SOURCES', 'VAL_SEED_OFFSET', 'generate_dataset']
 
-# %% ../../nbs/04_data/00_data.ipynb #8d65d08d
-_all_ = ["DataError", "to_sample", "downsample_mask", "trace_rows", "EcgPageDataset", "SyntheticEcgDataset",
+# %% ../../nbs/04_data/00_data.ipynb #460de93d
+_all_ = ["make_loaders", "main", "DataError", "to_sample", "downsample_mask", "trace_rows", "EcgPageDataset", "SyntheticEcgDataset",
          "WfdbRenderDataset", "ChallengeFolderDataset", "make_dataset", "cfg_get", "wfdb_records", "SOURCES",
          "VAL_SEED_OFFSET", "generate_dataset"]
-
-# %% ../../nbs/04_data/00_data.ipynb #25682972
-def make_loaders(cfg, # the whole config (dict-like) with `data` and `training` sections
-                )->tuple:
-    "(train_loader, val_loader) for the config's data source."
-    d = cfg_get(cfg, "data")
-    if d is None: raise ValueError("make_loaders needs the whole config, with a 'data' section (data.source, data.train_size, ...)")
-    t = cfg_get(cfg, "training", {})
-    nw, bs = int(cfg_get(d, "num_workers", 0)), int(cfg_get(t, "batch_size", 8))
-    if nw < 0: nw = max(0, (os.cpu_count() or 1) - 1)       # -1: all cores but one (the training process's)
-    if bs < 1: raise ValueError(f"training.batch_size must be >= 1, got {bs}")
-    kw = dict(batch_size=bs, num_workers=nw, pin_memory=torch.cuda.is_available(), persistent_workers=nw > 0)
-    g = torch.Generator().manual_seed(int(cfg_get(t, "seed", 0)))
-    return (DataLoader(make_dataset(d, "train"), shuffle=True, generator=g, **kw),
-            DataLoader(make_dataset(d, "val"), shuffle=False, **kw))
-
-# %% ../../nbs/04_data/00_data.ipynb #b51d467d
-def main(argv:list|None=None)->int:
-    "Command line: `python -m ecg_digitization.data generate ...`."
-    p = argparse.ArgumentParser(prog="python -m ecg_digitization.data", description="ECG page datasets")
-    sub = p.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("generate", help="write N pages with ground truth as a Challenge 2024 folder (resumable)")
-    g.add_argument("--out", required=True, help="output folder")
-    g.add_argument("--n", type=int, default=None, help="number of pages (default: all records of --path)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--layout", default="3x4+II", choices=["random", *LAYOUTS])
-    g.add_argument("--dpi", type=float, default=100)
-    g.add_argument("--augment", type=float, default=0.0, metavar="STRENGTH", help="0 clean, 1 typical scan/photo, 2 harsh")
-    g.add_argument("--style", default="random", choices=["random", "default"])
-    g.add_argument("--source", default="synthetic", choices=SOURCES)
-    g.add_argument("--path", default=None, help="input folder for wfdb / ptbxl / challenge sources")
-    g.add_argument("--fs", type=float, default=500, help="Hz of the written records")
-    g.add_argument("--workers", type=int, default=None, help="processes (or Ray CPUs); default: all cores")
-    g.add_argument("--executor", default="process", choices=["process", "ray", "serial"])
-    g.add_argument("--ray-address", default=None, help="join this Ray cluster (e.g. auto); default: start a local one")
-    g.add_argument("--on-error", default="raise", choices=["raise", "skip"])
-    g.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
-    try:
-        r = generate_dataset(a.out, a.n, a.seed, a.layout, a.dpi, a.augment, a.style, a.source, a.path, a.fs, a.workers,
-                             a.executor, a.on_error, a.ray_address, progress=not a.no_progress)
-    except (ValueError, FileNotFoundError) as e: p.exit(2, f"error: {e}\n")
-    for i, why in r["skipped_items"].items(): print(f"skipped item {i}: {why}", file=sys.stderr)
-    print(f"{r['written']} written, {r['done']} already done, {r['skipped']} skipped -> {r['out']}")
-    return 0

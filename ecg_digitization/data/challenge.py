@@ -11,11 +11,13 @@ import numpy as np
 from ..core import LEADS, N_LEADS, EcgRecord, GAIN_MM_MV, canonical_lead
 from ..signals.records import DataError, read_record, write_record, record_base
 from ..render import Panel, RenderedEcg
+from .challenge_json import _from_json, _BAD_CONTENT
+from .challenge_write import page_files, write_challenge_page
 
 # %% auto #0
 __all__ = ['header_images', 'challenge_images', 'read_image', 'read_challenge_page', 'page_files', 'write_challenge_page']
 
-# %% ../../nbs/04_data/01_challenge.ipynb #39b4c719
+# %% ../../nbs/04_data/01_challenge.ipynb #b549c129
 def header_images(hea:str|Path)->list:
     "Image file names listed in a WFDB header's `# Image:` comment lines."
     out = []
@@ -25,6 +27,7 @@ def header_images(hea:str|Path)->list:
             out += [f.strip() for f in s.split(":", 1)[1].split(",") if f.strip()]
     return out
 
+# %% ../../nbs/04_data/01_challenge.ipynb #752f1427
 def challenge_images(folder:str|Path # a Challenge 2024 folder (searched recursively)
                     )->list:
     "Sorted `(header, image)` path pairs, one per page; `DataError` if the folder holds none."
@@ -34,12 +37,13 @@ def challenge_images(folder:str|Path # a Challenge 2024 folder (searched recursi
     if not pages: raise DataError(folder, "no WFDB header with an '# Image:' line (PhysioNet Challenge 2024 format) found")
     return pages
 
-# %% ../../nbs/04_data/01_challenge.ipynb #8d8fc671
+# %% ../../nbs/04_data/01_challenge.ipynb #8ab8b403
 def _imread(path:Path)->tuple:
     "`(cv2.imread(path, IMREAD_UNCHANGED), why)`: OpenCV's refusals (e.g. a header declaring 10^10 pixels) become `(None, reason)`."
     try: return cv2.imread(str(path), cv2.IMREAD_UNCHANGED), ""
     except cv2.error as e: return None, f"; OpenCV: {getattr(e, 'err', '') or str(e).strip()}"
 
+# %% ../../nbs/04_data/01_challenge.ipynb #040e59e0
 def read_image(path:str|Path)->np.ndarray:
     "(H, W, 3) uint8 RGB image; `DataError` if the file is missing or cannot be decoded."
     path = Path(path)
@@ -55,49 +59,7 @@ def read_image(path:str|Path)->np.ndarray:
         img = (img[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
     return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2RGB)
 
-def _layout_name(j:dict)->str:
-    cols = {4: "3x4", 2: "6x2", 1: "12x1"}.get(int(j.get("number_of_columns_in_image", 0) or 0), "unknown")
-    full = str(j.get("full_mode_lead") or "None")
-    return cols + (f"+{full}" if cols != "unknown" and full not in ("None", "none", "") else "")
-
-def _parse(v): return ast.literal_eval(v) if isinstance(v, str) else v
-
-_BAD_CONTENT = (ValueError, KeyError, IndexError, TypeError, AttributeError, SyntaxError, EOFError, zipfile.BadZipFile, zlib.error, cv2.error)
-
-def _from_json(jpath:Path, rec:EcgRecord, shape:tuple)->dict:
-    "Traces, mask, panels and px/mm from an ecg-image-kit JSON."
-    try: j = json.loads(jpath.read_text())
-    except (OSError, ValueError) as e: raise DataError(jpath, f"unreadable annotation JSON ({e})") from e
-    try: return _json_truth(j, jpath, rec, shape)
-    except DataError: raise
-    except _BAD_CONTENT as e: raise DataError(jpath, f"malformed annotation JSON ({type(e).__name__}: {e})") from e
-
-def _json_truth(j, jpath:Path, rec:EcgRecord, shape:tuple)->dict:
-    if not isinstance(j, dict): raise DataError(jpath, f"annotation JSON must be an object, got {type(j).__name__}")
-    fs = float(j.get("sampling_frequency", rec.fs))
-    if abs(fs - rec.fs) > 1e-6: raise DataError(jpath, f"sampling_frequency {fs:g} Hz differs from the header's {rec.fs:g} Hz")
-    ppm = float(j["x_grid"]) / 5 if j.get("x_grid") else float(j.get("resolution", 200)) / 25.4
-    lw = max(1, int(round(0.25 * ppm)))
-    traces = np.full((N_LEADS, rec.n_samples, 2), np.nan, np.float32); best = np.zeros(N_LEADS, int)
-    mask = np.zeros(shape, np.uint8); panels = []
-    for L in j.get("leads", []):
-        try: lead = canonical_lead(L["lead_name"])
-        except ValueError as e: raise DataError(jpath, str(e)) from None
-        k, a, b = LEADS.index(lead), int(L["start_sample"]), int(L["end_sample"])
-        if not 0 <= a <= b: raise DataError(jpath, f"lead {lead}: start_sample {a}, end_sample {b} (need 0 <= start <= end)")
-        xy = np.asarray(_parse(L["plotted_pixels"]), np.float32).reshape(-1, 2)[:, ::-1]
-        b = min(b, a + len(xy), rec.n_samples); xy = xy[:b - a]
-        if b - a > best[k]: best[k] = b - a; traces[k] = np.nan; traces[k, a:b] = xy
-        ok = np.isfinite(xy).all(1)
-        if ok.sum() >= 2: cv2.polylines(mask, [np.round(xy[ok] * 16).astype(np.int32)], False, k + 1, lw, cv2.LINE_8, 4)
-        corners = np.asarray(list(_parse(L.get("lead_bounding_box", {})).values()) or [[np.nan, np.nan]], np.float32)[:, ::-1]
-        sig = rec.signal[a:b, k]
-        base = float(np.nanmedian(xy[:, 1] + sig * GAIN_MM_MV * ppm)) if np.isfinite(sig).any() else np.nan
-        panels.append(Panel(lead, a / fs, b / fs, (*corners.min(0), *corners.max(0)), base, float(xy[0, 0]) if len(xy) else np.nan))
-    return dict(traces=traces, mask=mask, panels=panels, px_per_mm=ppm, layout=_layout_name(j), line_px=lw,
-                dpi=float(j.get("resolution", ppm * 25.4)), distorted=bool(j.get("augment", False)), rotate=j.get("rotate", 0))
-
-# %% ../../nbs/04_data/01_challenge.ipynb #8c1eb2e6
+# %% ../../nbs/04_data/01_challenge.ipynb #57eb82b8
 def _from_npz(npz:Path, mpath:Path)->dict:
     try:
         z = np.load(npz, allow_pickle=False)
@@ -111,6 +73,7 @@ def _from_npz(npz:Path, mpath:Path)->dict:
     if m is None: raise DataError(mpath, f"mask image missing or cannot be decoded{why}")
     return out | dict(mask=m)
 
+# %% ../../nbs/04_data/01_challenge.ipynb #e4485f94
 def _boxes(traces:np.ndarray, lw:int)->np.ndarray:
     boxes = np.full((N_LEADS, 4), np.nan, np.float32)
     for k in range(N_LEADS):
@@ -118,6 +81,7 @@ def _boxes(traces:np.ndarray, lw:int)->np.ndarray:
         if ok.any(): boxes[k] = [*(traces[k][ok].min(0) - lw / 2), *(traces[k][ok].max(0) + lw / 2)]
     return boxes
 
+# %% ../../nbs/04_data/01_challenge.ipynb #cd2d0aea
 def read_challenge_page(header:str|Path,         # the record's .hea (with '# Image:' lines)
                         image:str|Path|None=None, # the page image; default: the header's first image
                        )->RenderedEcg:
@@ -142,42 +106,5 @@ def read_challenge_page(header:str|Path,         # the record's .hea (with '# Im
     return RenderedEcg(img, gt["traces"], gt["mask"], _boxes(gt["traces"], meta["line_px"]) if boxes is None else boxes,
                        gt["px_per_mm"], rec, gt["layout"], gt["panels"], meta)
 
-# %% ../../nbs/04_data/01_challenge.ipynb #75626653
-def _atomic(path:Path, write)->None:
-    "Call `write(tmp_path)` then rename the temporary file to `path`."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix); os.close(fd)
-    try: write(tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-def _imwrite(img:np.ndarray):
-    def w(p):
-        if not cv2.imwrite(p, img, [cv2.IMWRITE_PNG_COMPRESSION, 1]): raise OSError(f"{p}: cannot write PNG")
-    return w
-
-def page_files(folder:str|Path, name:str)->list:
-    "The files of page `name` in `folder`, header last."
-    f = Path(folder)
-    return [f / f"{name}-0.png", f / f"{name}-0_mask.png", f / f"{name}-0.npz", f / f"{name}.dat", f / f"{name}.hea"]
-
-def write_challenge_page(r:RenderedEcg, folder:str|Path, name:str # record name, e.g. '000123'
-                        )->Path:
-    "Write page + ground truth as a Challenge 2024 record (header last, each file atomic); returns the header path."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    png, mpng, npz, dat, hea = page_files(folder, name)
-    try:
-        _atomic(png, _imwrite(cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)))
-        _atomic(mpng, _imwrite(r.mask.astype(np.uint8)))
-        P = r.panels
-        _atomic(npz, lambda p: np.savez_compressed(open(p, "wb"), traces=r.traces.astype(np.float32), boxes=r.boxes,
-            px_per_mm=r.px_per_mm, layout=r.layout, homography=np.asarray(r.meta.get("homography", np.eye(3))),
-            dpi=float(r.meta.get("dpi", r.px_per_mm * 25.4)), line_px=int(r.meta.get("line_px", 1)),
-            panel_lead=np.array([q.lead for q in P], str), panel_t=np.array([(q.t0, q.t1) for q in P], float).reshape(-1, 2),
-            panel_box=np.array([q.box for q in P], float).reshape(-1, 4), panel_base=np.array([q.baseline_y for q in P], float),
-            panel_x0=np.array([q.x0 for q in P], float)))
-        comments = [c for c in r.record.meta.get("comments", []) if not c.lower().startswith("image:")] + [f"Image: {png.name}"]
-        write_record(EcgRecord(r.record.signal, r.record.fs, r.record.leads, name), folder / name, comments=comments)
-    except BaseException:
-        for f in (png, mpng, npz, dat, hea): f.unlink(missing_ok=True)
-        raise
-    return hea
+# %% ../../nbs/04_data/01_challenge.ipynb #3e2af3ff
+_all_ = ["page_files", "write_challenge_page"]

@@ -16,64 +16,19 @@ from ..render import RenderedEcg, render_ecg, render_rng_style
 from ..augment import augment
 from .challenge import challenge_images, read_challenge_page
 from .samples import to_sample
+from .page_dataset import EcgPageDataset, _rng, _render
+from .record_datasets import wfdb_records, WfdbRenderDataset, ChallengeFolderDataset
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SOURCES', 'VAL_SEED_OFFSET', 'EcgPageDataset', 'SyntheticEcgDataset', 'wfdb_records', 'WfdbRenderDataset',
-           'ChallengeFolderDataset', 'cfg_get', 'make_dataset']
+__all__ = ['log', 'SOURCES', 'VAL_SEED_OFFSET', 'SyntheticEcgDataset', 'cfg_get', 'make_dataset', 'EcgPageDataset',
+           'wfdb_records', 'WfdbRenderDataset', 'ChallengeFolderDataset']
 
-# %% ../../nbs/04_data/03_datasets.ipynb #a83a4a0d
-class EcgPageDataset(Dataset):
-    "Base: subclasses implement `__len__` and `item(i) -> RenderedEcg`; samples come from `to_sample`."
-    def __init__(self, image_height:int=256, image_width:int=320, fs:float=DEFAULT_FS,
-                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise",
-                 crop_size:int=0, # >0: a random square crop of the sample (image, mask, trace_y columns); torch's RNG
-                 cache:bool=False): # keep each sample (compactly, ~2.5 MB at 640x832) so later epochs skip rendering
-        if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if crop_size < 0: raise ValueError(f"crop_size must be >= 0, got {crop_size}")
-        self.image_height, self.image_width, self.fs, self.duration_s, self.on_error = image_height, image_width, fs, duration_s, on_error
-        self.crop_size, self.cache, self._cache = int(crop_size), bool(cache), {}
-        self.skipped = {}   # index -> reason, items skipped in this process
+# %% ../../nbs/04_data/03_datasets.ipynb #62ac5db2
+_all_ = ["EcgPageDataset", "wfdb_records", "WfdbRenderDataset", "ChallengeFolderDataset"]
 
-    def item(self, i:int)->RenderedEcg: raise NotImplementedError
-
-    def __getitem__(self, i:int)->dict:
-        n = len(self)
-        if not -n <= i < n: raise IndexError(f"index {i} out of range for {type(self).__name__} of {n} items")
-        i %= n
-        for j in [(i + a) % n for a in range(n)]:
-            if j in self.skipped: continue
-            if j in self._cache: return self.crop(_unpack(self._cache[j]))
-            try: r = self.item(j)
-            except DataError as e:
-                if self.on_error == "raise": raise
-                self.skipped[j] = str(e); log.warning("skipping item %d: %s", j, e)
-                continue
-            s = to_sample(r, self.image_height, self.image_width, self.fs, self.duration_s, index=j)
-            if self.cache: self._cache[j] = _pack(s)
-            return self.crop(s)
-        raise DataError(type(self).__name__, f"all {n} items are bad; first: {next(iter(self.skipped.values()))}")
-
-    def crop(self, s:dict)->dict:
-        "A random `crop_size` square of the sample's image, mask and trace columns (the whole sample if it is smaller)."
-        c, (h, w) = self.crop_size, s["image"].shape[-2:]
-        if not c or (c >= h and c >= w): return s
-        ch, cw = min(c, h), min(c, w)
-        y, x = (int(torch.randint(0, n - k + 1, ())) for n, k in ((h, ch), (w, cw)))
-        return {**s, "image": s["image"][:, y:y + ch, x:x + cw].contiguous(), "mask": s["mask"][y:y + ch, x:x + cw].contiguous(),
-                "trace_y": s["trace_y"][:, x:x + cw].contiguous()}
-
-def _pack(s:dict)->dict:
-    "A sample with its image as uint8 and its mask as uint8 (a quarter and an eighth of the size)."
-    return {**s, "image": (s["image"] * 255).round().to(torch.uint8), "mask": s["mask"].to(torch.uint8)}
-
-def _unpack(s:dict)->dict:
-    return {**s, "image": s["image"].float() * (1 / 255), "mask": s["mask"].long()}
-
-def _rng(seed:int, i:int)->np.random.Generator: return np.random.default_rng([int(seed), int(i)])
-
-# %% ../../nbs/04_data/03_datasets.ipynb #e8815a5c
+# %% ../../nbs/04_data/03_datasets.ipynb #df19b8f6
 class SyntheticEcgDataset(EcgPageDataset):
     "Synthetic ECGs rendered (and optionally augmented) on the fly; deterministic per (seed, index)."
     def __init__(self, n:int, seed:int=0, layout:str="3x4+II", # a LAYOUTS name, a list of them, or "random"
@@ -99,86 +54,24 @@ class SyntheticEcgDataset(EcgPageDataset):
         rec.name = f"synthetic_{self.seed}_{i}"
         return _render(rec, g, self.layouts, self.style, self.dpi, self.augment_strength)
 
-def _render(rec, g, layouts, style, dpi, strength)->RenderedEcg:
-    "Render with a style drawn from `g`, then augment."
-    kw = render_rng_style(g) if style == "random" else {}
-    lay = layouts[int(g.integers(len(layouts)))]
-    if lay != "random": kw["layout"] = lay
-    r = render_ecg(rec, dpi=dpi, rng=g, **kw)
-    return augment(r, g, strength) if strength > 0 else r
-
-# %% ../../nbs/04_data/03_datasets.ipynb #9487f5b4
-def wfdb_records(folder:str|Path)->list:
-    "Record paths (without extension) of every WFDB header under `folder`."
-    folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: folder not found")
-    recs = [p.with_suffix("") for p in sorted(folder.rglob("*.hea"))]
-    if not recs: raise DataError(folder, "no WFDB records (.hea files) found")
-    return recs
-
-class WfdbRenderDataset(EcgPageDataset):
-    "Real WFDB records rendered (and optionally augmented) on the fly, one `duration_s` window each."
-    def __init__(self, records, # a folder searched recursively for .hea files, or a list of record paths
-                 seed:int=0, layout="3x4+II", dpi:float=100, image_height:int=256, image_width:int=320,
-                 fs:float=DEFAULT_FS, augment_strength:float=0.0, style:str="random",
-                 duration_s:float=DEFAULT_DURATION_S, on_error:str="raise", crop_size:int=0, cache:bool=False):
-        super().__init__(image_height, image_width, fs, duration_s, on_error, crop_size, cache)
-        self.records = wfdb_records(records) if isinstance(records, (str, Path)) else [Path(r) for r in records]
-        self.seed, self.layouts, self.dpi, self.augment_strength, self.style = seed, [layout] if isinstance(layout, str) else list(layout), dpi, augment_strength, style
-
-    def __len__(self): return len(self.records)
-
-    def item(self, i:int)->RenderedEcg:
-        "Full-resolution page and ground truth of record `i`."
-        path, g = self.records[i], _rng(self.seed, i)
-        rec = read_record(path)
-        if rec.duration_s < self.duration_s:     # checked at the record's own rate, before any resampling
-            raise DataError(path, f"record is {rec.duration_s:.2f} s long; rendering needs at least {self.duration_s:g} s")
-        n0 = min(int(round(self.duration_s * rec.fs)), rec.n_samples)
-        start = int(g.integers(rec.n_samples - n0 + 1))
-        win = rec.signal[start:start + n0].copy()
-        bad = [l for l, col in zip(LEADS, win.T) if np.isnan(col).any()]
-        if bad: raise DataError(path, f"NaN samples in lead(s) {', '.join(bad)} within the {self.duration_s:g} s window starting at {start / rec.fs:.2f} s")
-        meta = {**rec.meta, "window_start_s": start / rec.fs}
-        rec = EcgRecord(win, rec.fs, rec.leads, rec.name, meta)
-        if rec.fs != self.fs:                    # only the window is resampled
-            try: rec = resample(rec, self.fs)
-            except ValueError as e: raise DataError(path, f"cannot resample from {rec.fs:g} Hz to {self.fs:g} Hz: {e}") from None
-            n = int(round(self.duration_s * self.fs))
-            rec.signal = np.pad(rec.signal[:n], ((0, max(n - rec.n_samples, 0)), (0, 0)), mode="edge")
-        return _render(rec, g, self.layouts, self.style, self.dpi, self.augment_strength)
-
-# %% ../../nbs/04_data/03_datasets.ipynb #33f7a6cf
-class ChallengeFolderDataset(EcgPageDataset):
-    "Pages of a PhysioNet Challenge 2024 folder (header `# Image:` lines + PNG + optional JSON/npz ground truth)."
-    def __init__(self, folder:str|Path|None=None, image_height:int=256, image_width:int=320, fs:float=DEFAULT_FS,
-                 augment_strength:float=0.0, seed:int=0, duration_s:float=DEFAULT_DURATION_S, on_error:str="raise", crop_size:int=0, cache:bool=False,
-                 pages:list|None=None): # (header, image) pairs instead of scanning `folder`
-        super().__init__(image_height, image_width, fs, duration_s, on_error, crop_size, cache)
-        self.pages = list(pages) if pages is not None else challenge_images(folder)
-        self.augment_strength, self.seed = augment_strength, seed
-
-    def __len__(self): return len(self.pages)
-
-    def item(self, i:int)->RenderedEcg:
-        "Full-resolution page and ground truth of page `i`."
-        r = read_challenge_page(*self.pages[i])
-        return augment(r, _rng(self.seed, i), self.augment_strength) if self.augment_strength > 0 else r
-
-# %% ../../nbs/04_data/03_datasets.ipynb #6dcb1b5f
+# %% ../../nbs/04_data/03_datasets.ipynb #219a0bea
 SOURCES = ("synthetic", "challenge", "wfdb", "ptbxl")
+
 VAL_SEED_OFFSET = 1_000_003
 
+# %% ../../nbs/04_data/03_datasets.ipynb #ebc387bb
 def cfg_get(cfg, key:str, default=None):
     "`cfg[key]` for a dict, OmegaConf node or object; `default` when absent or None."
     if cfg is None: return default
     v = cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
     return default if v is None else v
 
+# %% ../../nbs/04_data/03_datasets.ipynb #fa4c027e
 def _holdout(items:list, split:str)->list:
     if len(items) < 2: return items
     return [x for k, x in enumerate(items) if (k % 10 == 9) == (split == "val")]
 
+# %% ../../nbs/04_data/03_datasets.ipynb #b517e78e
 def make_dataset(cfg_data, # the `data` section of the config (dict-like): source, path, layout, ...
                  split:str="train")->EcgPageDataset:
     "The dataset `data.source` selects, for split 'train' or 'val'."

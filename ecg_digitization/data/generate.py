@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'write_item', 'source_dataset', 'generate_dataset']
 
-# %% ../../nbs/04_data/04_generate.ipynb #b66e9ebe
+# %% ../../nbs/04_data/04_generate.ipynb #ab78174d
 def write_item(ds, # a dataset with item(i) -> RenderedEcg
                i:int, out:str|Path, on_error:str="raise")->tuple:
     "Render item `i` of `ds` into `out`; returns (i, 'written' | 'done' | 'skipped', reason)."
@@ -32,7 +32,7 @@ def write_item(ds, # a dataset with item(i) -> RenderedEcg
     write_challenge_page(r, out, name)
     return i, "written", None
 
-# %% ../../nbs/04_data/04_generate.ipynb #3deccef8
+# %% ../../nbs/04_data/04_generate.ipynb #f8d28f4d
 def source_dataset(source:str="synthetic", path=None, n:int|None=None, seed:int=0, layout="3x4+II", dpi:float=100,
                    augment:float=0.0, style:str="random", fs:float=500):
     "The dataset whose items `generate_dataset` writes."
@@ -46,6 +46,7 @@ def source_dataset(source:str="synthetic", path=None, n:int|None=None, seed:int=
     if source == "ptbxl": return WfdbRenderDataset(ptbxl_records(path, "all", fs), **kw)
     return ChallengeFolderDataset(path, augment_strength=augment, seed=seed, fs=fs)
 
+# %% ../../nbs/04_data/04_generate.ipynb #05bf9490
 def _manifest(out:Path, settings:dict)->None:
     "Write `dataset.json`, or check that an existing one has the same settings."
     f = out / "dataset.json"
@@ -57,16 +58,19 @@ def _manifest(out:Path, settings:dict)->None:
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".dataset.", suffix=".json"); os.close(fd)
     Path(tmp).write_text(json.dumps(settings, indent=1)); os.replace(tmp, f)
 
-# %% ../../nbs/04_data/04_generate.ipynb #51db97d0
+# %% ../../nbs/04_data/04_generate.ipynb #90d6eddc
 def _init_worker(ds):
     global _DS
     import cv2; cv2.setNumThreads(1)
     _DS = ds
 
+# %% ../../nbs/04_data/04_generate.ipynb #239f6bdc
 def _work(args): return write_item(_DS, *args)
 
+# %% ../../nbs/04_data/04_generate.ipynb #ecb37c22
 def _ray_chunk(ds, idx, out, on_error): return [write_item(ds, i, out, on_error) for i in idx]
 
+# %% ../../nbs/04_data/04_generate.ipynb #be1bb96f
 def _run_ray(ds, todo, out, on_error, workers, ray_address):
     import ray
     if not ray.is_initialized():
@@ -85,6 +89,7 @@ def _run_ray(ds, todo, out, on_error, workers, ray_address):
     finally:
         for p in pending: ray.cancel(p)
 
+# %% ../../nbs/04_data/04_generate.ipynb #4ade6820
 def generate_dataset(out:str|Path,   # output folder (a Challenge 2024 folder)
                      n:int|None=None, # items; default: every record of a non-synthetic source
                      seed:int=0, layout="3x4+II", dpi:float=100, augment:float=0.0, style:str="random",

@@ -14,7 +14,7 @@ from ..render import RenderedEcg
 # %% auto #0
 __all__ = ['downsample_mask', 'trace_rows', 'to_sample']
 
-# %% ../../nbs/04_data/02_samples.ipynb #956dde6e
+# %% ../../nbs/04_data/02_samples.ipynb #9c66eaca
 def _block_max(a:np.ndarray, n_out:int, axis:int)->np.ndarray:
     "Max over the blocks [floor(i*n/n_out), floor((i+1)*n/n_out)) along `axis` (a few strided gathers, no loop over pixels)."
     n_in = a.shape[axis]
@@ -25,11 +25,13 @@ def _block_max(a:np.ndarray, n_out:int, axis:int)->np.ndarray:
         out = np.maximum(out, np.take(a, np.minimum(starts + k, ends - 1), axis))
     return out
 
+# %% ../../nbs/04_data/02_samples.ipynb #f24c2055
 def downsample_mask(mask:np.ndarray, # (H0, W0) uint8 labels
                     height:int, width:int)->np.ndarray:
     "(height, width) labels: the largest label of each output pixel's source block (thin traces survive)."
     return _block_max(_block_max(mask, height, 0), width, 1)
 
+# %% ../../nbs/04_data/02_samples.ipynb #388f1160
 def trace_rows(traces:np.ndarray, # (12, T, 2) x, y px of each sample at full resolution
                shape:tuple,       # (H0, W0) of the full-resolution page
                width:int,         # model columns
@@ -50,6 +52,7 @@ def trace_rows(traces:np.ndarray, # (12, T, 2) x, y px of each sample at full re
         out[k, ok] = yn[ok]
     return out
 
+# %% ../../nbs/04_data/02_samples.ipynb #813e1d9c
 def to_sample(r:RenderedEcg, image_height:int=256, image_width:int=320, # model input size, px
               fs:float=DEFAULT_FS, duration_s:float=DEFAULT_DURATION_S,  # target signal rate (Hz) and length (s)
               index:int=0)->dict:

@@ -4,197 +4,20 @@
 
 # %% ../../nbs/08_tracking/00_tracking.ipynb #75ff5e09
 from __future__ import annotations
-import argparse, inspect, logging, re, sys, tempfile, time, traceback, warnings
-from contextlib import contextmanager
-from pathlib import Path
-import mlflow
 from .store import (TrackingWarning, TrackingUnavailableError, resolve_tracking_uri,
     flatten_config, is_secret_key, redact_uri, fallback_uri, is_transient_error, http_policy)
 from .sync import flush_buffer, sync_fallback, pending_buffers
 from .run import TrackerBase, DEFAULT_TAGS, RUN_STATUSES
+from .tracker import default_pip_requirements, MLflowExperimentTracker
+from .registry import load_registered_model
+from .cli import tracking_cli
 
 # %% auto #0
 __all__ = ['default_pip_requirements', 'MLflowExperimentTracker', 'load_registered_model', 'tracking_cli', 'TrackingWarning',
            'TrackingUnavailableError', 'resolve_tracking_uri', 'flatten_config', 'is_secret_key', 'fallback_uri',
            'sync_fallback', 'flush_buffer', 'pending_buffers', 'TrackerBase', 'DEFAULT_TAGS']
 
-# %% ../../nbs/08_tracking/00_tracking.ipynb #00926edf
-_all_ = ["TrackingWarning", "TrackingUnavailableError", "resolve_tracking_uri", "flatten_config", "is_secret_key",
+# %% ../../nbs/08_tracking/00_tracking.ipynb #4ad6c87f
+_all_ = ["default_pip_requirements", "MLflowExperimentTracker", "load_registered_model", "tracking_cli",
+         "TrackingWarning", "TrackingUnavailableError", "resolve_tracking_uri", "flatten_config", "is_secret_key",
          "fallback_uri", "sync_fallback", "flush_buffer", "pending_buffers", "TrackerBase", "DEFAULT_TAGS"]
-
-def default_pip_requirements()->list:
-    "Requirements recorded with logged models: torch, timm and this package, pinned to the installed versions."
-    from importlib.metadata import version, PackageNotFoundError
-    out = []
-    for p in ("torch", "timm", "ecg_digitization"):
-        try: out.append(f"{p}=={version(p).split('+')[0]}")
-        except PackageNotFoundError: out.append(p)
-    return out
-
-@contextmanager
-def _quiet(name:str, level=logging.ERROR):
-    lg = logging.getLogger(name); old = lg.level; lg.setLevel(level)
-    try: yield
-    finally: lg.setLevel(old)
-
-def _key(k)->str: return re.sub(r"[^/\w.\- :]", "_", str(k)).strip("/")[:250] or "_"
-def _value(v, limit:int)->str: s = str(v); return s if len(s) <= limit else s[:limit - 3] + "..."
-def _split(artifact_file:str):
-    parent = str(Path(artifact_file).parent)
-    return Path(artifact_file).name, (None if parent in (".", "") else parent)
-
-def _float(k, v)->float:
-    try: return float(v.item() if hasattr(v, "item") else v)
-    except (TypeError, ValueError): raise TypeError(f"metric {k!r}: value {v!r} is not a number") from None
-
-# %% ../../nbs/08_tracking/00_tracking.ipynb #64535bbc
-class MLflowExperimentTracker(TrackerBase):
-    "One MLflow run at a time: params, metrics, figures, artifacts, models; keeps working when the server does not."
-    def log_params(self, params:dict):
-        "Log parameters (nested dicts flattened, secrets masked, values stringified and cut to MLflow's limit)."
-        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
-        new = {}
-        for k, v in flatten_config(params).items():
-            k, v = _key(k), _value(v, MAX_PARAM_VAL_LENGTH)
-            if k in self._params and self._params[k] != v:
-                warnings.warn(TrackingWarning(f"param {k!r} was already logged as {self._params[k]!r}; MLflow params cannot change, ignoring {v!r}"))
-            elif k not in self._params: new[k] = v
-        if new: self._submit({"op": "params", "params": new}); self._params.update(new)
-
-    def log_config(self, cfg):
-        "Log a whole (nested) config as dotted parameters."
-        self.log_params(flatten_config(cfg))
-
-    def log_metrics(self, metrics:dict, step:int|None=None):
-        "Log several metrics at one step (numbers, numpy or torch scalars)."
-        ts = int(time.time() * 1000)
-        ms = [[_key(k), _float(k, v), ts, int(step or 0)] for k, v in metrics.items()]
-        if ms: self._submit({"op": "metrics", "metrics": ms})
-
-    def log_metric(self, key:str, value, step:int|None=None):
-        "Log one metric value at `step` (default 0)."
-        self.log_metrics({key: value}, step)
-
-    def set_tags(self, tags:dict):
-        "Set run tags (values stringified)."
-        from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
-        if tags: self._submit({"op": "tags", "tags": {_key(k): _value(v, MAX_TAG_VAL_LENGTH) for k, v in tags.items()}})
-
-    def set_tag(self, key:str, value): self.set_tags({key: value})
-
-    def delete_tags(self, keys):
-        "Remove run tags (those the run does not have are ignored)."
-        keys = [_key(k) for k in keys]
-        if keys: self._submit({"op": "delete_tags", "keys": keys})
-
-    def log_artifact(self, local_path:str|Path, artifact_path:str|None=None):
-        "Upload one file into folder `artifact_path` of the run's artifacts."
-        p = Path(local_path)
-        if not p.is_file(): raise FileNotFoundError(f"log_artifact: {p} is not a file" + (" (use log_artifacts for a folder)" if p.is_dir() else ""))
-        self._submit({"op": "artifact", "path": str(p.resolve()), "artifact_path": artifact_path}, self.artifact_timeout_s)
-
-    def log_artifacts(self, local_dir:str|Path, artifact_path:str|None=None):
-        "Upload a folder's contents."
-        p = Path(local_dir)
-        if not p.is_dir(): raise FileNotFoundError(f"log_artifacts: {p} is not a folder")
-        self._submit({"op": "artifacts", "path": str(p.resolve()), "artifact_path": artifact_path}, self.artifact_timeout_s)
-
-    def log_text(self, text:str, artifact_file:str):
-        "Save `text` as artifact `artifact_file` (e.g. 'configs/config.yaml')."
-        name, folder = _split(artifact_file)
-        with tempfile.TemporaryDirectory() as d:
-            (Path(d) / name).write_text(str(text)); self.log_artifact(Path(d) / name, folder)
-
-    def log_figure(self, fig, filename:str, dpi:int=110):
-        "Save a matplotlib figure as artifact `filename` (e.g. 'loss_curves.png') and close it."
-        import matplotlib.pyplot as plt
-        name, folder = _split(filename)
-        try:
-            with tempfile.TemporaryDirectory() as d:
-                fig.savefig(Path(d) / name, dpi=dpi, bbox_inches="tight"); self.log_artifact(Path(d) / name, folder)
-        finally: plt.close(fig)
-
-    def log_model(self, model, artifact_path:str="model", registered_model_name:str|None=None, run_artifact:bool=True, **kw):
-        "Log (and optionally register) a PyTorch model; returns MLflow's `ModelInfo` (None while buffering)."
-        import mlflow.pytorch
-        if not self._active: raise RuntimeError("no active run: call tracker.start_run() first")
-        name = kw.pop("name", None) or artifact_path
-        kw.setdefault("serialization_format", "pickle")
-        if kw["serialization_format"] == "pickle": kw.setdefault("pip_requirements", default_pip_requirements())
-        save_kw = {k: v for k, v in kw.items() if k in inspect.signature(mlflow.pytorch.save_model).parameters}
-        with self._lock, _quiet("mlflow.pytorch"):
-            if self._online():
-                try:
-                    with http_policy(self.artifact_timeout_s):
-                        mlflow.set_tracking_uri(self._uri)
-                        info = mlflow.pytorch.log_model(model, name=name, registered_model_name=registered_model_name, run_id=self._run_id, **kw)
-                        if run_artifact:
-                            with tempfile.TemporaryDirectory() as d:
-                                mlflow.pytorch.save_model(model, Path(d) / "m", **save_kw)
-                                self._client.log_artifacts(self._run_id, str(Path(d) / "m"), name)
-                    return info
-                except Exception as e:
-                    if not is_transient_error(e): raise
-                    self._down(e)
-            d = self._buf.new_file_dir() / "model"
-            mlflow.pytorch.save_model(model, d, **save_kw)
-            self._buf.add({"op": "model", "path": str(d.relative_to(self._buf.folder)), "buffered": True,
-                           "artifact_path": name, "registered_model_name": registered_model_name})
-            warnings.warn(TrackingWarning(f"model {name!r} saved in {d}; it is uploaded{' and registered' if registered_model_name else ''} when the store is back"))
-
-    def __enter__(self):
-        if not self._active: self.start_run()
-        return self
-
-    def __exit__(self, et, ev, tb):
-        if not self._active: return False
-        if et is None or (issubclass(et, SystemExit) and ev.code in (0, None)): self.end_run("FINISHED"); return False
-        try:
-            self.set_tags({"error": f"{et.__name__}: {ev}"})
-            self.log_text("".join(traceback.format_exception(et, ev, tb)), "error.txt")
-        except Exception as e: warnings.warn(TrackingWarning(f"could not record the error in MLflow: {e}"))
-        self.end_run("KILLED" if issubclass(et, KeyboardInterrupt) else "FAILED")
-        return False
-
-# %% ../../nbs/08_tracking/00_tracking.ipynb #d9ae3041
-_warned_pickle = []
-def load_registered_model(model_uri:str,              # e.g. 'models:/ecg_digitizer_signalsavants/latest'
-                          tracking_uri:str|None=None, # store to load from; default: MLflow's current tracking URI
-                          **kw):                      # passed to `mlflow.pytorch.load_model`
-    "Load a logged PyTorch model, warning once that pickled models run code and must come from a trusted registry."
-    import mlflow.pytorch, torch
-    if not _warned_pickle:
-        warnings.warn(TrackingWarning("models logged in pickle format run code when loaded: load them only from MLflow registries you trust"))
-        _warned_pickle.append(True)
-    if tracking_uri is not None: mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-    if not torch.cuda.is_available(): kw.setdefault("map_location", "cpu")
-    return mlflow.pytorch.load_model(model_uri, **kw)
-
-# %% ../../nbs/08_tracking/00_tracking.ipynb #21aae230
-def tracking_cli(argv:list|None=None)->int:
-    "Command line: `sync`, `flush` and `uri`."
-    ap = argparse.ArgumentParser(prog="python -m ecg_digitization.tracking", description=tracking_cli.__doc__)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("sync", help="copy runs from the local fallback store to a server")
-    s.add_argument("--from", dest="src", default=None, help="source store (default: the local fallback store)")
-    s.add_argument("--to", dest="dst", default=None, help="destination (default: $MLFLOW_TRACKING_URI, else the local store)")
-    s.add_argument("--experiment", action="append", help="only this experiment (repeatable)")
-    f = sub.add_parser("flush", help="send buffered operations of runs that ended while the server was down")
-    f.add_argument("folders", nargs="*", help="buffer folders (default: all under <work dir>/mlflow-buffer)")
-    f.add_argument("--to", dest="dst", default=None, help="send to this store instead of the recorded one")
-    sub.add_parser("uri", help="print the tracking URI in use")
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == "uri": print(resolve_tracking_uri()); return 0
-        if a.cmd == "sync":
-            src, dst = resolve_tracking_uri(a.src or fallback_uri()), resolve_tracking_uri(a.dst)
-            if src == dst: raise ValueError(f"source and destination are the same store ({redact_uri(src)})")
-            got = sync_fallback(src, dst, a.experiment)
-            for s_id, d_id in got.items(): print(f"{s_id} -> {d_id}")
-            print(f"synced {len(got)} runs from {redact_uri(src)} to {redact_uri(dst)}"); return 0
-        folders = a.folders or pending_buffers()
-        for d in folders: print(f"{d}: sent {flush_buffer(d, resolve_tracking_uri(a.dst) if a.dst else None)} operations")
-        if not folders: print("no buffered operations")
-        return 0
-    except (TrackingUnavailableError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2

@@ -15,9 +15,12 @@ from .sync import OpBuffer, apply_op, drain
 # %% auto #0
 __all__ = ['DEFAULT_TAGS', 'RUN_STATUSES', 'active_trackers', 'TrackerBase']
 
-# %% ../../nbs/08_tracking/03_run.ipynb #8470e39b
+# %% ../../nbs/08_tracking/03_run.ipynb #731de844
 DEFAULT_TAGS = {"project": "physionet-ecg-2024"}
+
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+# %% ../../nbs/08_tracking/03_run.ipynb #f11ad99e
 _local = threading.local()
 
 def active_trackers()->list:
@@ -25,13 +28,14 @@ def active_trackers()->list:
     if not hasattr(_local, "stack"): _local.stack = []
     return _local.stack
 
+# %% ../../nbs/08_tracking/03_run.ipynb #11544ff8
 def _unreachable_msg(uri, e)->str:
     return (f"MLflow tracking server {redact_uri(uri)} is not reachable ({str(e).splitlines()[0][:160]}). Start it with "
             f"`make mlflow-server` (or `mlflow server --host 127.0.0.1 --port 5050 --backend-store-uri sqlite:///mlflow.db`), "
             f"point MLFLOW_TRACKING_URI / mlflow.tracking_uri at a running server, or log locally and sync later with "
             f"on_unreachable='local' (config: mlflow.on_unreachable=local).")
 
-# %% ../../nbs/08_tracking/03_run.ipynb #11b49472
+# %% ../../nbs/08_tracking/03_run.ipynb #c1e4ddb5
 class TrackerBase:
     "One MLflow run at a time: start (or fall back), send-or-buffer operations, end."
     request_timeout_s = 3     # s, one metadata request (metrics, params, tags) before the server counts as down

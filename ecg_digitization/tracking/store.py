@@ -9,13 +9,14 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from ..core import work_dir
+from .outage import TrackingWarning, TrackingUnavailableError, is_transient_error, http_policy
 
 # %% auto #0
 __all__ = ['resolve_tracking_uri', 'redact_uri', 'local_artifact_location', 'get_or_create_experiment', 'fallback_uri',
            'is_secret_key', 'flatten_config', 'TrackingWarning', 'TrackingUnavailableError', 'is_transient_error',
            'http_policy']
 
-# %% ../../nbs/08_tracking/01_store.ipynb #e7e15cbd
+# %% ../../nbs/08_tracking/01_store.ipynb #3ec79e75
 def _abs_uri(uri:str)->str:
     if uri.startswith("sqlite:///"):
         db, _, q = uri[len("sqlite:///"):].partition("?")
@@ -27,17 +28,19 @@ def _abs_uri(uri:str)->str:
         return f"sqlite:///{p}" if p.suffix == ".db" else p.as_uri()
     return uri
 
+# %% ../../nbs/08_tracking/01_store.ipynb #0671555c
 def resolve_tracking_uri(uri:str|None=None # explicit URI; None: `$MLFLOW_TRACKING_URI`, else the local store
                         )->str:
     "The tracking URI to use, always absolute: `uri` > `$MLFLOW_TRACKING_URI` > `sqlite:///<work_dir()>/mlflow.db`."
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{work_dir() / 'mlflow.db'}"
     return _abs_uri(str(uri).strip())
 
-# %% ../../nbs/08_tracking/01_store.ipynb #670c369d
+# %% ../../nbs/08_tracking/01_store.ipynb #cc81f912
 def redact_uri(uri:str)->str:
     "`uri` with any `user:password@` password replaced by `***`."
     return re.sub(r"(\w[\w+.-]*://[^:/@\s]+:)[^@\s]+@", r"\1***@", str(uri))
 
+# %% ../../nbs/08_tracking/01_store.ipynb #d29a6b44
 def local_artifact_location(tracking_uri:str)->str|None:
     "`file://` URI of `mlartifacts/` beside a local sqlite database; `None` for other stores."
     if not tracking_uri.startswith("sqlite:///"): return None
@@ -45,6 +48,7 @@ def local_artifact_location(tracking_uri:str)->str|None:
     if not db or db.startswith(":memory:"): return None
     return (Path(db).resolve().parent / "mlartifacts").as_uri()
 
+# %% ../../nbs/08_tracking/01_store.ipynb #6abfcce0
 def get_or_create_experiment(client:MlflowClient, name:str, tracking_uri:str)->str:
     "The id of experiment `name`, created (artifacts beside a local sqlite store) if missing."
     exp = client.get_experiment_by_name(name)
@@ -58,13 +62,15 @@ def get_or_create_experiment(client:MlflowClient, name:str, tracking_uri:str)->s
                          f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or use another experiment name")
     return exp.experiment_id
 
+# %% ../../nbs/08_tracking/01_store.ipynb #16373337
 def fallback_uri()->str:
     "The local store runs go to when the server is unreachable: `sqlite:///<work_dir()>/mlflow-fallback/mlflow.db`."
     d = work_dir() / "mlflow-fallback"; d.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{d / 'mlflow.db'}"
 
-# %% ../../nbs/08_tracking/01_store.ipynb #9841cce0
+# %% ../../nbs/08_tracking/01_store.ipynb #973d8056
 _SECRET_WORDS = {"password", "passwd", "pwd", "token", "secret", "credential", "credentials"}
+
 _SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key")}
 
 def is_secret_key(key:str, sep:str=".")->bool:
@@ -74,6 +80,7 @@ def is_secret_key(key:str, sep:str=".")->bool:
     return (bool(_SECRET_WORDS & set(words)) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
             or "".join(words) in {"apikey", "accesskey", "privatekey", "secretkey"})
 
+# %% ../../nbs/08_tracking/01_store.ipynb #01e09d14
 def _plain(x):
     "Containers as dicts/lists: OmegaConf, dataclasses, namespaces."
     if type(x).__module__.startswith("omegaconf"):
@@ -84,6 +91,7 @@ def _plain(x):
     if isinstance(x, argparse.Namespace): return vars(x)
     return x
 
+# %% ../../nbs/08_tracking/01_store.ipynb #44b285ba
 def flatten_config(cfg,         # dict, DictConfig, dataclass, Namespace (nested freely)
                    sep:str=".", # joins nested keys
                    mask:bool=True # replace secret values with '***'
@@ -102,44 +110,5 @@ def flatten_config(cfg,         # dict, DictConfig, dataclass, Namespace (nested
     walk(cfg, "")
     return out
 
-# %% ../../nbs/08_tracking/01_store.ipynb #0bbdb930
-class TrackingWarning(UserWarning):
-    "A tracking problem that does not stop training (server down, data buffered, parameter not changed)."
-
-class TrackingUnavailableError(RuntimeError):
-    "The MLflow tracking store cannot be reached and no fallback was asked for."
-
-_TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED"}
-
-def is_transient_error(e:BaseException # an exception raised by an MLflow call
-                      )->bool:
-    "True when `e` says the store is unreachable or overloaded (retry later), not that the request was wrong."
-    import requests
-    for _ in range(5):
-        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)): return True
-        if isinstance(e, MlflowException):
-            code = e.get_http_status_code()
-            return e.error_code in _TRANSIENT_CODES or code >= 500 or code == 429
-        e = e.__cause__ or e.__context__
-        if e is None: return False
-    return False
-
-# %% ../../nbs/08_tracking/01_store.ipynb #510f5434
-_policy_lock, _policy_depth, _policy_set = threading.Lock(), [0], {}
-
-@contextlib.contextmanager
-def http_policy(timeout_s:float=3,  # seconds before an HTTP request to the tracking server gives up
-                retries:int=0):     # MLflow-level retries (the tracker's buffer retries later anyway)
-    "Make MLflow's HTTP calls fail fast inside this block, unless the user set these variables."
-    with _policy_lock:
-        if _policy_depth[0] == 0:
-            want = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, timeout_s)))}
-            _policy_set.clear(); _policy_set.update({k: v for k, v in want.items() if k not in os.environ})
-            os.environ.update(_policy_set)
-        _policy_depth[0] += 1
-    try: yield
-    finally:
-        with _policy_lock:
-            _policy_depth[0] -= 1
-            if _policy_depth[0] == 0:
-                for k in _policy_set: os.environ.pop(k, None)
+# %% ../../nbs/08_tracking/01_store.ipynb #c327c037
+_all_ = ["TrackingWarning", "TrackingUnavailableError", "is_transient_error", "http_policy"]

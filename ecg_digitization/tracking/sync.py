@@ -14,61 +14,16 @@ from tqdm.auto import tqdm
 from ..core import work_dir
 from .store import (TrackingWarning, TrackingUnavailableError, is_transient_error, http_policy,
                                              get_or_create_experiment, redact_uri)
+from .ops import register_run_model, apply_op
+from .copy_runs import sync_fallback
 
 # %% auto #0
-__all__ = ['register_run_model', 'apply_op', 'OpBuffer', 'drain', 'flush_buffer', 'pending_buffers', 'sync_fallback']
+__all__ = ['OpBuffer', 'drain', 'flush_buffer', 'pending_buffers', 'register_run_model', 'apply_op', 'sync_fallback']
 
-# %% ../../nbs/08_tracking/02_sync.ipynb #bd60cabe
-def _chunks(xs, n): return [xs[i:i + n] for i in range(0, len(xs), n)]
+# %% ../../nbs/08_tracking/02_sync.ipynb #e7256b73
+_all_ = ["register_run_model", "apply_op", "sync_fallback"]
 
-def register_run_model(client:MlflowClient, run_id:str, artifact_path:str, name:str):
-    "Register the MLflow model stored in run artifacts at `artifact_path` as a new version of `name`."
-    try: client.create_registered_model(name)
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_ALREADY_EXISTS": raise
-    src = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{artifact_path.strip('/')}"
-    return client.create_model_version(name, src, run_id=run_id)
-
-def _log_params(client, run_id, params:dict):
-    "Log params; keys already logged with the same value are fine, a changed value is skipped with a warning."
-    try:
-        for ch in _chunks([Param(k, v) for k, v in params.items()], 100): client.log_batch(run_id, params=ch)
-        return
-    except MlflowException as e:
-        if e.error_code != "INVALID_PARAMETER_VALUE": raise
-    old = client.get_run(run_id).data.params
-    changed = {k: (old[k], v) for k, v in params.items() if k in old and old[k] != v}
-    if changed: warnings.warn(TrackingWarning(f"run {run_id}: MLflow params cannot change; kept the first value of "
-                              + ", ".join(f"{k} (kept {a!r}, ignored {b!r})" for k, (a, b) in list(changed.items())[:10])))
-    new = [Param(k, v) for k, v in params.items() if k not in old]
-    for ch in _chunks(new, 100): client.log_batch(run_id, params=ch)
-
-def apply_op(client:MlflowClient, # client of the store that holds the run
-             run_id:str,          # the run to log to
-             op:dict,             # one operation (see above)
-             base:Path|None=None):# folder that buffered file paths are relative to
-    "Send one tracking operation to `run_id`."
-    kind, path = op["op"], op.get("path")
-    if path is not None and op.get("buffered"): path = str(Path(base) / path)
-    if kind == "metrics":
-        ms = [Metric(k, float(v), int(ts), int(s)) for k, v, ts, s in op["metrics"]]
-        for ch in _chunks(ms, 1000): client.log_batch(run_id, metrics=ch)
-    elif kind == "params": _log_params(client, run_id, op["params"])
-    elif kind == "tags":
-        for ch in _chunks([RunTag(k, v) for k, v in op["tags"].items()], 100): client.log_batch(run_id, tags=ch)
-    elif kind == "delete_tags":
-        have = client.get_run(run_id).data.tags
-        for k in op["keys"]:
-            if k in have: client.delete_tag(run_id, k)
-    elif kind == "artifact": client.log_artifact(run_id, path, op.get("artifact_path"))
-    elif kind == "artifacts": client.log_artifacts(run_id, path, op.get("artifact_path"))
-    elif kind == "model":
-        client.log_artifacts(run_id, path, op["artifact_path"])
-        if op.get("registered_model_name"): return register_run_model(client, run_id, op["artifact_path"], op["registered_model_name"])
-    elif kind == "terminate": client.set_terminated(run_id, op["status"], op.get("end_time"))
-    else: raise ValueError(f"unknown tracking operation {kind!r}")
-
-# %% ../../nbs/08_tracking/02_sync.ipynb #d08b1249
+# %% ../../nbs/08_tracking/02_sync.ipynb #44aeea26
 class OpBuffer:
     "Tracking operations waiting for the store: in memory and in `<folder>/ops.jsonl`."
     def __init__(self, folder:str|Path, tracking_uri:str, run_id:str):
@@ -114,7 +69,7 @@ class OpBuffer:
         buf = cls(folder, head["tracking_uri"], head["run_id"]); buf.ops = ops
         return buf
 
-# %% ../../nbs/08_tracking/02_sync.ipynb #5b341315
+# %% ../../nbs/08_tracking/02_sync.ipynb #80700a85
 def drain(buf:OpBuffer, client:MlflowClient,
           timeout_s:float=3,            # s per metadata request (metrics, params, tags, status)
           artifact_timeout_s:float=120  # s per artifact or model upload
@@ -133,6 +88,7 @@ def drain(buf:OpBuffer, client:MlflowClient,
         return True
     finally: buf.save()
 
+# %% ../../nbs/08_tracking/02_sync.ipynb #24b5f81e
 def flush_buffer(folder:str|Path,          # a buffer folder (holds ops.jsonl)
                  tracking_uri:str|None=None # send to this store instead of the one recorded in the buffer
                 )->int:
@@ -145,65 +101,8 @@ def flush_buffer(folder:str|Path,          # a buffer folder (holds ops.jsonl)
                                        f"for run {buf.run_id} remain in {buf.folder}")
     return n
 
+# %% ../../nbs/08_tracking/02_sync.ipynb #fac3c40f
 def pending_buffers(root:str|Path|None=None)->list:
     "Buffer folders waiting to be flushed (default root: `<work_dir()>/mlflow-buffer`)."
     root = Path(root) if root else work_dir() / "mlflow-buffer"
     return sorted(p.parent for p in root.glob("*/ops.jsonl"))
-
-# %% ../../nbs/08_tracking/02_sync.ipynb #c51d5477
-def _all_runs(client, exp_id):
-    runs, token = [], None
-    while True:
-        page = client.search_runs([exp_id], max_results=1000, page_token=token, order_by=["attributes.start_time ASC"])
-        runs += list(page); token = page.token
-        if not token: return runs
-
-def _version_files(src, v):
-    "(path in the run's artifacts, artifact URI to copy it from) for a registered model version."
-    if v.source.startswith("models:/"):
-        lm = src.get_logged_model(v.source[len("models:/"):].split("/")[0])
-        return lm.name, lm.artifact_location
-    m = re.search(r"(?:^runs:/[^/]+/|/artifacts/)(.+)$", v.source)
-    return (m.group(1).strip("/"), None) if m else (None, None)
-
-def _copy_run(src, dst, run, dst_exp, src_uri, dst_uri, ids):
-    rid = run.info.run_id
-    tags = {k: v for k, v in run.data.tags.items() if k not in ("synced_to", "mlflow.parentRunId")}
-    if run.data.tags.get("mlflow.parentRunId") in ids: tags["mlflow.parentRunId"] = ids[run.data.tags["mlflow.parentRunId"]]
-    tags["synced_from"] = f"{redact_uri(src_uri)}#{rid}"
-    new = dst.create_run(dst_exp, start_time=run.info.start_time, tags=tags, run_name=run.info.run_name).info.run_id
-    for ch in _chunks([Param(k, v) for k, v in run.data.params.items()], 100): dst.log_batch(new, params=ch)
-    ms = [m for k in run.data.metrics for m in src.get_metric_history(rid, k)]
-    for ch in _chunks(ms, 1000): dst.log_batch(new, metrics=ch)
-    with tempfile.TemporaryDirectory() as d:
-        if src.list_artifacts(rid): dst.log_artifacts(new, src.download_artifacts(rid, "", d))
-        for v in src.search_model_versions(f"run_id = '{rid}'"):
-            path, loc = _version_files(src, v)
-            if path is None: continue
-            if not dst.list_artifacts(new, path) and loc:
-                local = mlflow.artifacts.download_artifacts(artifact_uri=loc, dst_path=tempfile.mkdtemp(dir=d), tracking_uri=src_uri)
-                dst.log_artifacts(new, local, path)
-            register_run_model(dst, new, path, v.name)
-    dst.set_terminated(new, run.info.status, run.info.end_time)
-    src.set_tag(rid, "synced_to", f"{redact_uri(dst_uri)}#{new}")
-    return new
-
-def sync_fallback(src_uri:str,               # the store to copy from, e.g. `fallback_uri()`
-                  dst_uri:str,               # the store to copy into, e.g. `http://localhost:5050`
-                  experiment_names:list|None=None, # only these experiments (default: all that have runs)
-                 )->dict:
-    "Copy finished runs not yet synced from `src_uri` to `dst_uri`; returns {source run id: new run id}."
-    src, dst, out = MlflowClient(src_uri), MlflowClient(dst_uri), {}
-    with http_policy(60):
-        for exp in src.search_experiments():
-            if experiment_names and exp.name not in experiment_names: continue
-            runs = _all_runs(src, exp.experiment_id)
-            if not runs: continue
-            dst_exp = get_or_create_experiment(dst, exp.name, dst_uri)
-            ids = {r.info.run_id: r.data.tags["synced_to"].rsplit("#", 1)[-1] for r in runs if "synced_to" in r.data.tags}
-            for run in tqdm(runs, desc=f"sync {exp.name}", disable=len(runs) < 10):
-                if "synced_to" in run.data.tags: continue
-                if run.info.status == "RUNNING":
-                    warnings.warn(TrackingWarning(f"run {run.info.run_id} in {redact_uri(src_uri)} is still RUNNING; not synced")); continue
-                ids[run.info.run_id] = out[run.info.run_id] = _copy_run(src, dst, run, dst_exp, src_uri, dst_uri, ids)
-    return out
