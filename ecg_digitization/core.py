@@ -28,6 +28,7 @@ DEFAULT_DURATION_S = 10.0 # s, one standard record
 
 _LEAD_ALIASES = {n.lower(): n for n in LEADS} | {"avr": "aVR", "avl": "aVL", "avf": "aVF"}
 
+# %% ../nbs/00_core.ipynb #dd863d1f
 def canonical_lead(name:str # a lead name in any case, e.g. 'avr', 'V1', 'ii'
                   )->str:
     "The standard spelling of a lead name; `ValueError` naming the valid ones otherwise."
@@ -109,6 +110,7 @@ class Layout:
         for k, lead in enumerate(self.rhythm): out.append((lead, len(self.rows) + k, 0, 0.0, duration_s))
         return out
 
+# %% ../nbs/00_core.ipynb #2fb5508d
 _3x4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 LAYOUTS = {
     "3x4+II": Layout("3x4+II", _3x4, ("II",)),
@@ -136,6 +138,7 @@ def repo_root(start:str|Path|None=None # where to start looking; default: the wo
             if (p / "settings.ini").exists() and (p / "ecg_digitization").is_dir(): return p
     return None
 
+# %% ../nbs/00_core.ipynb #033c9828
 def shared_data_dir()->Path|None:
     "Real ECG data: `$ECGD_DATA`, else `<repo>/../shared/data`; `None` if absent."
     env = os.environ.get("ECGD_DATA")
@@ -144,6 +147,7 @@ def shared_data_dir()->Path|None:
     cand = root.parent / "shared" / "data" if root else None
     return cand.resolve() if cand is not None and cand.exists() else None
 
+# %% ../nbs/00_core.ipynb #b825df3c
 def work_dir()->Path:
     "Where runs, caches and the local MLflow store go: `$ECGD_HOME`, else the checkout, else `~/.ecg_digitization`."
     env = os.environ.get("ECGD_HOME")

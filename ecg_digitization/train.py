@@ -27,11 +27,13 @@ def user_errors()->tuple:
     except ImportError: pass
     return tuple(errs)
 
+# %% ../nbs/13_train.ipynb #6b8b807d
 def ui_hint(tracking_uri:str)->str:
     "How to look at runs stored at `tracking_uri`."
     if tracking_uri.startswith("http"): return f"open {tracking_uri} in a browser"
     return f"run `make mlflow-ui` (or: mlflow ui --backend-store-uri {tracking_uri} --port 5050) and open http://127.0.0.1:5050"
 
+# %% ../nbs/13_train.ipynb #288f6323
 def report(res, cfg)->str:
     "The lines printed after a run: run id, scores, model URI and how to open the UI."
     from ecg_digitization.tracking import resolve_tracking_uri
@@ -50,6 +52,7 @@ def _hydra_task(cfg):
     print(report(res, cfg))
     return res.best_val_snr
 
+# %% ../nbs/13_train.ipynb #588c79b6
 _VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                 "--experimental-rerun", "--info", "-i"}
 
@@ -65,6 +68,7 @@ def split_flags(argv:list)->tuple:
         else: overrides.append(a)
     return flags, overrides
 
+# %% ../nbs/13_train.ipynb #d2e9627c
 def _config_flags(flags:list)->tuple:
     "(Hydra flags with a user's `--config-dir`/`--config-path` made the primary config folder, that folder or None, the config name)."
     out, cdir, name, it = [], None, "config", iter(flags)
@@ -79,6 +83,7 @@ def _config_flags(flags:list)->tuple:
         out += ["--config-path", cdir]     # the user's folder comes first; our approach and preset groups stay reachable
     return out, cdir, name
 
+# %% ../nbs/13_train.ipynb #6e8f09f1
 def main(argv:list|None=None):
     "Run the Hydra CLI on `argv` (default: `sys.argv[1:]`)."
     import hydra
@@ -114,6 +119,7 @@ def notebook_overrides(approach=None, encoder_name=None, preset=None, epochs=Non
     if isinstance(overrides, str): overrides = _split_overrides(overrides)
     return out + [str(o) for o in overrides]
 
+# %% ../nbs/13_train.ipynb #8b07f6ee
 def _split_overrides(s:str)->list:
     "`a=1 b=2`, `a=1,b=[1,2]` or a YAML list `[\"a=1\", \"b=[1,2]\"]` (what `papermill -p overrides '[...]'` passes)."
     s = s.strip()
@@ -122,6 +128,7 @@ def _split_overrides(s:str)->list:
         return [str(o) for o in yaml.safe_load(s)]
     return re.findall(r"(?:\[[^\]]*\]|\{[^}]*\}|[^\s,\[{])+", s)
 
+# %% ../nbs/13_train.ipynb #305b7f5f
 def _papermill_output_from_parent()->Path|None:
     try:
         import psutil
@@ -134,6 +141,7 @@ def _papermill_output_from_parent()->Path|None:
     out = Path(nbs[1])
     return out if out.is_absolute() else cwd / out
 
+# %% ../nbs/13_train.ipynb #3496b0f1
 def find_executed_notebook(run_id:str, search=(".", "runs"))->Path|None:
     "The papermill output notebook of the current execution, if it can be found."
     env = os.environ.get("ECGD_OUTPUT_NOTEBOOK")
