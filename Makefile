@@ -11,8 +11,8 @@ APPROACH ?= signalsavants
 FROM ?= shipped
 NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
-# pytest on two workers; Ray tests share one of them (tests/conftest.py). PYTEST_XDIST= runs pytest in one process.
-PYTEST_XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+# pytest on two workers, a module per worker, slowest modules first (tests/conftest.py); PYTEST_XDIST= runs one process
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export docs docs-nbs clean bench help
 

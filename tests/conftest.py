@@ -89,21 +89,17 @@ def mlflow_server(mlflow_server_proc):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long integration tests (still run by `make test`; deselect with -m 'not slow')")
-    config.addinivalue_line("markers", "xdist_group(name): tests pytest-xdist runs on one worker, one after another")
 
 
-# `make test` runs pytest on two workers (pytest-xdist, `-n 2 --dist loadgroup --no-loadscope-reorder`). Tests that
-# start a local Ray cluster share one worker and run one after another (two clusters on one machine could join each
-# other), and start first: they are the longest chain but mostly wait on Ray, so the other worker runs every other
-# module beside them, the slowest first. Each module stays on one worker (its module fixtures are built once).
-RAY_TESTS = ("tests/test_train_ray.py::", "tests/test_digitize_ray.py::", "tests/test_data.py::test_generate_ray")
-SLOWEST_FIRST = ("test_train", "test_digitize", "test_data", "test_faults", "test_archive", "test_official_score",
-                 "test_heavy_pages", "test_compare", "test_quality", "test_tracking", "test_properties")
+# `make test` runs pytest on two workers (pytest-xdist, `-n 2 --dist loadfile --no-loadscope-reorder`): each module runs
+# on one worker, so its module fixtures (a trained run, a sweep) are built once, and the modules are handed out slowest
+# first so that neither worker is left with a long module at the end. Two Ray tests may then run at the same time:
+# each starts its own local cluster (`ray.init()` joins only a cluster that `ray start` made).
+SLOWEST_FIRST = ("test_train_ray", "test_train", "test_digitize_ray", "test_faults", "test_archive", "test_heavy_pages",
+                 "test_digitize", "test_data", "test_properties", "test_quality", "test_official_score", "test_never_crash",
+                 "test_compare", "test_tracking", "test_guide_blocks", "test_compat")
 
 
 def pytest_collection_modifyitems(config, items):
-    def group(item):
-        return "ray" if item.nodeid.startswith(RAY_TESTS) else Path(str(item.fspath)).stem
-    for item in items: item.add_marker(pytest.mark.xdist_group(group(item)))
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda it: -1 if group(it) == "ray" else rank.get(group(it), len(rank)))   # stable within a group
+    items.sort(key=lambda it: rank.get(Path(str(it.fspath)).stem, len(rank)))   # stable: a module keeps its order

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from ..core import ConfigError
 from ..signals.records import DataError
-from .registry import MODEL_REGISTRY, register_model, create_model
+from .registry import MODEL_REGISTRY, register_model, create_model, approach_class
 from .encoders import (RECOMMENDED_ENCODERS, ARCHITECTURES, check_encoder, _SIZE_KW, _NCHW, _timm_features,
                                              create_encoder)
 from .digitizer import DigitizerNet
@@ -17,10 +17,10 @@ from .checkpoints import model_state, model_from_state, DEFAULT_MODEL, load_mode
 
 # %% auto #0
 __all__ = ['MODEL_REGISTRY', 'RECOMMENDED_ENCODERS', 'ARCHITECTURES', 'DEFAULT_MODEL', 'register_model', 'create_model',
-           'check_encoder', 'create_encoder', 'DigitizerNet', 'BaselineRegressor', 'UNetDecoder', 'smp_network',
-           'SignalSavantsSegmenter', 'model_state', 'model_from_state', 'load_model_file']
+           'approach_class', 'check_encoder', 'create_encoder', 'DigitizerNet', 'BaselineRegressor', 'UNetDecoder',
+           'smp_network', 'SignalSavantsSegmenter', 'model_state', 'model_from_state', 'load_model_file']
 
 # %% ../../nbs/05_models/00_models.ipynb #fdeed172
-_all_ = ["MODEL_REGISTRY", "RECOMMENDED_ENCODERS", "ARCHITECTURES", "DEFAULT_MODEL", "register_model", "create_model",
+_all_ = ["MODEL_REGISTRY", "RECOMMENDED_ENCODERS", "ARCHITECTURES", "DEFAULT_MODEL", "register_model", "create_model", "approach_class",
          "check_encoder", "create_encoder", "DigitizerNet", "BaselineRegressor", "UNetDecoder", "smp_network",
          "SignalSavantsSegmenter", "model_state", "model_from_state", "load_model_file"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..core import ConfigError
 
 # %% auto #0
-__all__ = ['MODEL_REGISTRY', 'register_model', 'create_model']
+__all__ = ['MODEL_REGISTRY', 'register_model', 'approach_class', 'create_model']
 
 # %% ../../nbs/05_models/00a_registry.ipynb #d0b11ea7
 MODEL_REGISTRY = {}
@@ -22,6 +22,13 @@ def register_model(name:str, # the `approach.method` users type
         return cls
     return _reg
 
+# %% ../../nbs/05_models/00a_registry.ipynb #69a01ca9
+def approach_class(name:str):
+    "The registered model class of approach `name`; `ConfigError` listing the registered ones otherwise."
+    if name not in MODEL_REGISTRY:
+        raise ConfigError(f"unknown approach {name!r}; valid: {', '.join(sorted(MODEL_REGISTRY))}")
+    return MODEL_REGISTRY[name]
+
 # %% ../../nbs/05_models/00a_registry.ipynb #f6d68909
 def create_model(name:str, # a registered approach: 'baseline' | 'signalsavants'
                  pretrained:bool=False, # load encoder weights (from `weights_path`, or timm's hub if online)
@@ -30,6 +37,4 @@ def create_model(name:str, # a registered approach: 'baseline' | 'signalsavants'
     if not isinstance(name, str):
         raise TypeError(f"create_model takes an approach name ({', '.join(sorted(MODEL_REGISTRY))}), got {type(name).__name__}; "
                         "to build from a config use ecg_digitization.training.config.model_from_config(cfg)")
-    if name not in MODEL_REGISTRY:
-        raise ConfigError(f"unknown approach {name!r}; valid: {', '.join(sorted(MODEL_REGISTRY))}")
-    return MODEL_REGISTRY[name](pretrained=pretrained, **kw)
+    return approach_class(name)(pretrained=pretrained, **kw)

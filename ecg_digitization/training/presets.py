@@ -9,12 +9,13 @@ from pathlib import Path
 from omegaconf import OmegaConf, DictConfig, ListConfig
 from hydra.core.config_store import ConfigStore
 from ..core import ConfigError
-from ..models import MODEL_REGISTRY, create_model
+from ..models import MODEL_REGISTRY, create_model, approach_class
 from .schema import Config
+_all_ = ["approach_class"]   # defined in models.registry; training.config imports it from here
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'PRESETS', 'APPROACH_DATA', 'approach_class', 'resolve_data_defaults', 'model_from_config',
-           'register_configs', 'search_path_overrides']
+__all__ = ['CONFIG_DIR', 'PRESETS', 'APPROACH_DATA', 'resolve_data_defaults', 'model_from_config', 'register_configs',
+           'search_path_overrides', 'approach_class']
 
 # %% ../../nbs/09_training/01b_presets.ipynb #a0527683
 CONFIG_DIR = Path(str(files("ecg_digitization").joinpath("configs")))   # config.yaml, approach/*.yaml, preset/*.yaml
@@ -31,13 +32,6 @@ PRESETS = _group("preset")   # preset name -> the values it sets (configs/preset
 # Input size and training crops each approach needs unless the config says otherwise: each model class says
 # (`register_model(name, data_defaults=...)`); this is the view at import time.
 APPROACH_DATA = {name: dict(cls.data_defaults) for name, cls in MODEL_REGISTRY.items()}
-
-# %% ../../nbs/09_training/01b_presets.ipynb #f6e2f37f
-def approach_class(name:str):
-    "The registered model class of approach `name`; `ConfigError` listing the registered ones otherwise."
-    if name not in MODEL_REGISTRY:
-        raise ConfigError(f"unknown approach {name!r}; valid: {', '.join(sorted(MODEL_REGISTRY))}")
-    return MODEL_REGISTRY[name]
 
 # %% ../../nbs/09_training/01b_presets.ipynb #c715b07a
 def resolve_data_defaults(cfg)->DictConfig:
