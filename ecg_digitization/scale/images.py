@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_scale/08a_images.ipynb #ff3f7172
 from __future__ import annotations
-import io, math, warnings
+import io, math, re, warnings
 from pathlib import Path
 import numpy as np, cv2
 from ..signals.records import DataError
@@ -21,7 +21,7 @@ MIN_SIDE_PX = 200    # smaller pages cannot hold a readable 12-lead printout
 MAX_PIXELS = 80e6    # refuse decompression bombs (e.g. 20000 x 20000 px)
 
 # %% ../../nbs/10_scale/08a_images.ipynb #338e5279
-def _cv2_reason(e:cv2.error)->str: return getattr(e, "err", "") or str(e).strip().splitlines()[-1]
+def _cv2_reason(e:cv2.error)->str: return re.sub(r"^OpenCV\([^)]*\)\s+\S+:\d+:\s*", "", (str(e).strip().splitlines() or [""])[-1].strip())
 
 # %% ../../nbs/10_scale/08a_images.ipynb #b25335a7
 def _declared_size(data:np.ndarray)->tuple|None:
