@@ -10,12 +10,13 @@ import html, re, shutil, sys
 from pathlib import Path
 import nbformat, yaml
 from nbconvert import HTMLExporter
+from nbdev.config import get_config
 from nbdev.doclinks import _nbpath2html  # the page name nbdev's doc links point at
 
 src = Path(sys.argv[1] if len(sys.argv) > 1 else "_proc")
 out = Path(sys.argv[2] if len(sys.argv) > 2 else "_docs")
-settings = dict(l.split(" = ", 1) for l in Path("settings.ini").read_text().splitlines() if " = " in l)
-title, host = settings.get("title", "docs"), settings.get("doc_host", "").rstrip("/")
+cfg = get_config()
+title, host = cfg.get("title", "docs"), cfg.get("doc_host", "").rstrip("/")
 
 def pages(entries, section=None):
     "(section, notebook path) in sidebar order."
@@ -76,15 +77,18 @@ main{max-width:900px;padding:10px 32px;min-width:0}pre{background:#f4f4f4;paddin
 .jp-InputArea pre{border-left:3px solid #9bd}img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px}
 .summary{color:#555;font-size:17px}"""
 
-def page(nb_path:str)->str:
-    """The page nbdev's links expect; a notebook with no number that would take a numbered one's page (`train.ipynb`,
-    the papermill job, beside `13_train.ipynb`, the module) becomes `train-notebook.html`."""
-    p = _nbpath2html(Path(nb_path))
-    if Path(nb_path).stem.lower() == p.stem and any(q != nb_path and _nbpath2html(Path(q)) == p for _, q in order):
-        p = p.with_name(p.stem + "-notebook.html")
-    return p.as_posix()
+def page_names(nbs:list)->dict:
+    """Notebook -> the page nbdev's links expect; a notebook with no number that would take a numbered one's page
+    (`train.ipynb`, the papermill job, beside `13_train.ipynb`, the module) becomes `train-notebook.html`."""
+    html_of = {p: _nbpath2html(Path(p)) for p in nbs}
+    taken = list(html_of.values())
+    names = {p: (h.with_name(h.stem + "-notebook.html") if Path(p).stem.lower() == h.stem and taken.count(h) > 1 else h)
+             for p, h in html_of.items()}
+    return {p: h.as_posix() for p, h in names.items()}
 
-def href(nb_path:str, here:str)->str: return "../" * here.count("/") + page(nb_path)
+page = page_names([p for _, p in order])
+
+def href(nb_path:str, here:str)->str: return "../" * here.count("/") + page[nb_path]
 
 def nav(here:str)->str:
     parts, last = [], object()
@@ -92,14 +96,14 @@ def nav(here:str)->str:
         if section != last and section: parts.append(f"<h4>{html.escape(section)}</h4>")
         last = section
         cls = ' class="here"' if p == here else ""
-        parts.append(f'<a{cls} href="{href(p, here)}">{html.escape(titles.get(p, Path(p).stem))}</a>')
+        parts.append(f'<a{cls} href="{href(p, here)}">{html.escape(titles[p])}</a>')
     return "\n".join(parts)
 
 def local_links(body:str, here:str)->str:
     if not host: return body
     return re.sub(re.escape(host) + r"/([^\"'#\s)]*)", lambda m: "../" * here.count("/") + m[1], body)
 
-clash = {h for h in (page(p) for _, p in order) if [page(q) for _, q in order].count(h) > 1}
+clash = {h for h in page.values() if list(page.values()).count(h) > 1}
 if clash: sys.exit(f"notebooks that would share a page: {sorted(clash)}")
 if out.exists(): shutil.rmtree(out)
 rendered, titles = {}, {}
@@ -115,10 +119,9 @@ for p, (meta, body) in rendered.items():
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(titles[p])} – {html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body><nav><b>{html.escape(title)}</b>\n{nav(p)}</nav><main>"
             f"<h1>{html.escape(titles[p])}</h1>{summary}{local_links(body, p)}</main></body></html>")
-    dest = out / page(p)
+    dest = out / page[p]
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(doc)
-first = order[0][1]
-if first != "index.ipynb" and not (out / "index.html").exists():
-    (out / "index.html").write_text(f'<meta http-equiv="refresh" content="0; url={href(first, "")}">')
+if not (out / "index.html").exists():
+    (out / "index.html").write_text(f'<meta http-equiv="refresh" content="0; url={href(order[0][1], "")}">')
 print(f"docs: {len(rendered)} pages in {out}/ (no Quarto: plain HTML via nbconvert)")
