@@ -77,6 +77,7 @@ def main():
     a = ap.parse_args()
     import ray, torch, tempfile
     from ecg_digitization.training.config import compose_config, to_yaml
+    from ecg_digitization.scale.hooks import worker_runtime_env
     h, w = a.size.split("x")
     overrides = ["approach=baseline", f"data.train_size={a.pages}", "data.val_size=2", f"data.image_height={h}",
                  f"data.image_width={w}", f"training.batch_size={a.batch_size}", "training.device=cpu",
@@ -85,8 +86,7 @@ def main():
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load0 = os.getloadavg()
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
-             runtime_env={"env_vars": {"TQDM_DISABLE": "1"},
-                          "worker_process_setup_hook": "ecg_digitization.scale.cluster.quiet_ray_logs"})
+             runtime_env=worker_runtime_env())
     rows, storage = [], tempfile.mkdtemp(prefix="bench_ddp_")
     for workers, per in [(1, 1), (1, 2), (2, 1)]:
         if workers * per > cpus: continue

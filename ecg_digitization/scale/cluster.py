@@ -11,14 +11,15 @@ from ..core import work_dir
 from ..training.config import ConfigError
 from ..train import user_errors
 from .errors import RayUnavailableError, SweepFailedError, root_error, ray_user_errors, end_run_with_error
+from .hooks import quiet_ray_logs, worker_runtime_env
 
 # %% auto #0
-__all__ = ['probe_address', 'required_resources', 'check_resources', 'local_resources', 'quiet_ray_logs', 'connect_ray',
-           'disconnect_ray', 'warn_local_store', 'storage_path', 'RayUnavailableError', 'SweepFailedError',
-           'root_error', 'ray_user_errors', 'end_run_with_error']
+__all__ = ['probe_address', 'required_resources', 'check_resources', 'local_resources', 'connect_ray', 'disconnect_ray',
+           'warn_local_store', 'storage_path', 'RayUnavailableError', 'SweepFailedError', 'root_error',
+           'ray_user_errors', 'end_run_with_error', 'quiet_ray_logs']
 
 # %% ../../nbs/10_scale/01_cluster.ipynb #249e84e5
-_all_ = ["RayUnavailableError", "SweepFailedError", "root_error", "ray_user_errors", "end_run_with_error"]
+_all_ = ["RayUnavailableError", "SweepFailedError", "root_error", "ray_user_errors", "end_run_with_error", "quiet_ray_logs"]
 
 # %% ../../nbs/10_scale/01_cluster.ipynb #bac753fb
 def _host_port(address:str)->tuple:
@@ -65,14 +66,6 @@ def local_resources()->dict:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"CPU": cpus, "GPU": torch.cuda.device_count()}
 
-# %% ../../nbs/10_scale/01_cluster.ipynb #92715511
-def quiet_ray_logs():
-    "Ray worker setup hook: keep only errors of two Ray Train loggers that warn (with tracebacks) about harmless things."
-    import logging
-    for name in ("controller.placement_group_cleaner",          # every few s when there is no dashboard (state API)
-                 "scaling_policy.autoscaling_coordinator_client"): # when worker processes start slowly on a busy machine
-        logging.getLogger(f"ray.train.v2._internal.execution.{name}").setLevel(logging.ERROR)
-
 # %% ../../nbs/10_scale/01_cluster.ipynb #4f448b0f
 def connect_ray(cfg)->dict:
     "Start or join the Ray cluster of `ray.address` after checking it; returns the cluster's resources."
@@ -81,8 +74,7 @@ def connect_ray(cfg)->dict:
         addr = cfg.ray.address
         if addr and addr != "local": probe_address(addr)
         else: check_resources(cfg, local_resources(), "this machine")
-        env = {"env_vars": {"TQDM_DISABLE": "1"}, "worker_process_setup_hook": "ecg_digitization.scale.cluster.quiet_ray_logs"}
-        try: ray.init(address=addr or None, include_dashboard=False, logging_level="WARNING", runtime_env=env)
+        try: ray.init(address=addr or None, include_dashboard=False, logging_level="WARNING", runtime_env=worker_runtime_env())
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise RayUnavailableError(f"cannot use Ray at ray.address={addr}: {str(e).splitlines()[0]}") from None
         connect_ray.started = True   # ours to shut down (`disconnect_ray`)

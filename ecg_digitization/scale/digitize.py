@@ -112,9 +112,10 @@ def digitize_on_ray(pages:list,           # [(uri or path, record name)] still t
     started = not ray.is_initialized()
     if started:
         from ecg_digitization.scale.cluster import probe_address
+        from ecg_digitization.scale.hooks import worker_runtime_env
         if address and address not in ("auto", "local"): probe_address(address)
         ray.init(address=address if address != "local" else None, include_dashboard=False, logging_level="WARNING",
-                 runtime_env={"env_vars": {"TQDM_DISABLE": "1"}})
+                 runtime_env=worker_runtime_env())
     try:
         ctx = ray.data.DataContext.get_current(); ctx.enable_progress_bars = False
         m = load_model_file(model) if not str(model).startswith(("models:/", "runs:/")) else Forward(model, tracking_uri).model
