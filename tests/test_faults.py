@@ -8,7 +8,7 @@ from ecg_digitization.training import fit, Callback, NonFiniteLossError, Trainin
 pytestmark = pytest.mark.slow   # trains, kills and resumes real runs (make test runs it; make test-fast skips it)
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["approach=baseline", "data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",
+TINY = ["approach=baseline", "data.train_size=8", "data.val_size=2", "data.image_height=128", "data.image_width=160",
         "training.batch_size=4", "training.epochs=3", "data.style=default"]
 
 

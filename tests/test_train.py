@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow   # papermill and CLI training runs (make test run
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",
+TINY = ["data.train_size=8", "data.val_size=2", "data.image_height=128", "data.image_width=160",
         "training.batch_size=4", "model.decoder_channels=[32,16,16,8,8]"]
 
 

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow   # Ray Train/Tune on a local cluster: minutes (ma
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",
+TINY = ["data.train_size=8", "data.val_size=2", "data.image_height=128", "data.image_width=160",
         "training.batch_size=4", "model.decoder_channels=[32,16,16,8,8]"]
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -267,7 +267,7 @@ def test_typos_and_bad_search_space_list_valid_choices(tmp_path):
 
 def test_missing_data_folder_on_the_workers_fails_the_run(mlflow_server, tmp_path):
     r = cli(["data.source=challenge", f"data.path={tmp_path / 'nope'}", f"mlflow.tracking_uri={mlflow_server}",
-             "mlflow.run_name=ray_no_data", "training.epochs=1", *TINY], tmp_path)
+             "mlflow.run_name=ray_no_data", "training.epochs=1", "ray.num_workers=1", *TINY], tmp_path)
     last = r.stderr.strip().splitlines()[-1]   # the workers' tracebacks come first, the one-line error last
     assert r.returncode == 2 and last.startswith("error: ") and "nope: folder not found" in last, r.stderr[-3000:]
     runs = runs_named(mlflow_server, "ray_no_data")
