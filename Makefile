@@ -22,8 +22,8 @@ help:  ## list the commands
 $(STAMP): settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --no-compile "torch>=2.4,<=2.14.1" "torchvision>=0.19,<=0.29.1"
-	$(BIN)/pip install -q --no-compile -e ".[all]"
+	$(BIN)/pip install -q "torch>=2.4,<=2.14.1" "torchvision>=0.19,<=0.29.1"
+	$(BIN)/pip install -q -e ".[all]"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything (torch, timm, mlflow, nbdev, ray, jupyterlab)

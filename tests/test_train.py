@@ -186,7 +186,7 @@ def test_cli_cfg_job_prints_resolved_config():
 def test_cli_multirun_gives_one_run_per_job(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     r = subprocess.run([PY, "-m", "ecg_digitization.train", "-m", "training.lr=1e-3,3e-4", "approach=baseline",
-                        "training.epochs=1", "data.train_size=4", "data.val_size=4", "mlflow.register_model=false",
+                        "training.epochs=1", "data.train_size=4", "data.val_size=2", "mlflow.register_model=false",
                         f"mlflow.tracking_uri={uri}", *TINY[2:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     import mlflow

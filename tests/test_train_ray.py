@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow   # Ray Train/Tune on a local cluster: minutes (ma
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-TINY = ["data.train_size=8", "data.val_size=2", "data.image_height=128", "data.image_width=160",
+TINY = ["data.train_size=8", "data.val_size=4", "data.image_height=128", "data.image_width=160",
         "training.batch_size=4", "model.decoder_channels=[32,16,16,8,8]"]
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 

@@ -11,7 +11,7 @@ from ..core import work_dir
 from ..training.config import ConfigError
 from ..train import user_errors
 from .errors import RayUnavailableError, SweepFailedError, root_error, ray_user_errors, end_run_with_error
-from .hooks import quiet_ray_logs, worker_runtime_env, skip_idle_workers
+from .hooks import quiet_ray_logs, worker_runtime_env
 
 # %% auto #0
 __all__ = ['probe_address', 'required_resources', 'check_resources', 'local_resources', 'connect_ray', 'disconnect_ray',
@@ -73,7 +73,7 @@ def connect_ray(cfg)->dict:
     if not ray.is_initialized():
         addr = cfg.ray.address
         if addr and addr != "local": probe_address(addr)
-        else: check_resources(cfg, local_resources(), "this machine"); skip_idle_workers()
+        else: check_resources(cfg, local_resources(), "this machine")
         try: ray.init(address=addr or None, include_dashboard=False, logging_level="WARNING", runtime_env=worker_runtime_env())
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise RayUnavailableError(f"cannot use Ray at ray.address={addr}: {str(e).splitlines()[0]}") from None

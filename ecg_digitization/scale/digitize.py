@@ -112,9 +112,8 @@ def digitize_on_ray(pages:list,           # [(uri or path, record name)] still t
     started = not ray.is_initialized()
     if started:
         from ecg_digitization.scale.cluster import probe_address
-        from ecg_digitization.scale.hooks import worker_runtime_env, skip_idle_workers
+        from ecg_digitization.scale.hooks import worker_runtime_env
         if address and address not in ("auto", "local"): probe_address(address)
-        else: skip_idle_workers()
         ray.init(address=address if address != "local" else None, include_dashboard=False, logging_level="WARNING",
                  runtime_env=worker_runtime_env())
     try:
