@@ -22,6 +22,20 @@ def cli(args, home, timeout=600, **kw):
                           text=True, timeout=timeout, **kw)
 
 
+def cli_here(args, home, monkeypatch, capfd):
+    """The same command run in this process, for user errors that end before any training: what it prints and returns
+    is what `python -m` prints and exits with (test_typos... keeps one real subprocess call), without an interpreter
+    start and the torch/Ray/MLflow imports (about 8 s on 2 busy cores) for each check."""
+    from types import SimpleNamespace
+    from ecg_digitization.scale.train import main
+    for k in [k for k in os.environ if k.startswith(("MLFLOW_", "RAY_ADDRESS"))]: monkeypatch.delenv(k)
+    monkeypatch.setenv("ECGD_HOME", str(home))
+    capfd.readouterr()
+    code = main(list(args))
+    out, err = capfd.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
 def client(uri):
     import mlflow
     return mlflow.MlflowClient(uri)
@@ -231,11 +245,11 @@ def test_tune_resumes_after_driver_crash(mlflow_server, tmp_path):
 
 
 # ---------------------------------------------------------------- user errors: one line, exit 2, no RUNNING run
-def test_unreachable_ray_address_fails_fast_without_a_run(mlflow_server, tmp_path):
+def test_unreachable_ray_address_fails_fast_without_a_run(mlflow_server, tmp_path, monkeypatch, capfd):
     t0 = time.time()
     port = free_port()
-    r = cli([f"ray.address=127.0.0.1:{port}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_unreachable", *TINY],
-            tmp_path, timeout=120)
+    r = cli_here([f"ray.address=127.0.0.1:{port}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_unreachable", *TINY],
+                 tmp_path, monkeypatch, capfd)
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"no Ray cluster answers at ray.address=127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -243,25 +257,27 @@ def test_unreachable_ray_address_fails_fast_without_a_run(mlflow_server, tmp_pat
     assert runs_named(mlflow_server, "ray_unreachable") == []
 
 
-def test_more_workers_than_cpus_fails_before_starting(mlflow_server, tmp_path):
+def test_more_workers_than_cpus_fails_before_starting(mlflow_server, tmp_path, monkeypatch, capfd):
     n = (os.cpu_count() or 2) + 1
-    r = cli([f"ray.num_workers={n}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_too_many"], tmp_path, timeout=120)
+    r = cli_here([f"ray.num_workers={n}", f"mlflow.tracking_uri={mlflow_server}", "mlflow.run_name=ray_too_many"], tmp_path,
+                 monkeypatch, capfd)
     assert r.returncode == 2 and f"needs {n} CPUs" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert runs_named(mlflow_server, "ray_too_many") == []
     import torch
     if not torch.cuda.is_available():
-        r = cli(["ray.use_gpu=true", "ray.num_workers=1"], tmp_path, timeout=120)
+        r = cli_here(["ray.use_gpu=true", "ray.num_workers=1"], tmp_path, monkeypatch, capfd)
         assert r.returncode == 2 and "needs 1 GPUs" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
 
 
-def test_typos_and_bad_search_space_list_valid_choices(tmp_path):
-    r = cli(["ray.num_workrs=2"], tmp_path, timeout=120)
+def test_typos_and_bad_search_space_list_valid_choices(tmp_path, monkeypatch, capfd):
+    r = cli(["ray.num_workrs=2"], tmp_path, timeout=120)   # the real `python -m` command, one line on stderr
     assert r.returncode == 2 and "ray.num_workers" in r.stderr and "Traceback" not in r.stderr
-    r = cli(["mode=sweep"], tmp_path, timeout=120)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+    r = cli_here(["mode=sweep"], tmp_path, monkeypatch, capfd)
     assert r.returncode == 2 and "train, tune" in r.stderr
-    r = cli(["mode=tune", "ray.search_space.training.lrr=[1]"], tmp_path, timeout=120)
+    r = cli_here(["mode=tune", "ray.search_space.training.lrr=[1]"], tmp_path, monkeypatch, capfd)
     assert r.returncode == 2 and "training.lr" in r.stderr and "Traceback" not in r.stderr
-    r = cli(["mode=tune", "ray.search_space={data.layout:[3x4+II,bogus]}"], tmp_path, timeout=120)   # fails before any trial
+    r = cli_here(["mode=tune", "ray.search_space={data.layout:[3x4+II,bogus]}"], tmp_path, monkeypatch, capfd)   # before any trial
     assert r.returncode == 2 and "bogus" in r.stderr and "Traceback" not in r.stderr
 
 
