@@ -16,6 +16,6 @@ def quiet_ray_logs():
         logging.getLogger(f"ray.train.v2._internal.execution.{name}").setLevel(logging.ERROR)
 
 # %% ../../nbs/10_scale/00_hooks.ipynb #d09674c1
-def worker_runtime_env(**env_vars)->dict:
-    "Ray `runtime_env` for our jobs' workers: the `quiet_ray_logs` setup hook, TQDM_DISABLE=1 and `env_vars`."
-    return {"env_vars": {"TQDM_DISABLE": "1", **env_vars}, "worker_process_setup_hook": "ecg_digitization.scale.hooks.quiet_ray_logs"}
+def worker_runtime_env()->dict:
+    "Ray `runtime_env` for our jobs' workers: the `quiet_ray_logs` setup hook and TQDM_DISABLE=1."
+    return {"env_vars": {"TQDM_DISABLE": "1"}, "worker_process_setup_hook": "ecg_digitization.scale.hooks.quiet_ray_logs"}
