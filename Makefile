@@ -13,6 +13,11 @@ NOW := $(shell date +%Y%m%d-%H%M%S)
 export MPLBACKEND ?= Agg
 # pytest on two workers, a module per worker, slowest modules first (tests/conftest.py); PYTEST_XDIST= runs one process
 PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
+# Threads per test process (torch/OpenMP, MKL, OpenCV). The test commands run two processes at once (two notebook
+# workers, two pytest workers), so on a 2-core machine more than one thread each oversubscribes the cores: a torch
+# thread spinning at a barrier while the other is descheduled burns CPU the other process needs (docs/benchmarks.md, "Test suite wall time").
+TEST_THREADS ?= 1
+TEST_ENV = export OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) OPENCV_FOR_THREADS_NUM=$(TEST_THREADS)
 
 .PHONY: setup train train-cli test test-fast check mlflow-server mlflow-ui mlflow-sync compare lab export docs docs-nbs clean bench help
 
@@ -40,8 +45,8 @@ train-cli: setup  ## the same job through the Hydra CLI (ARGS='approach=baseline
 # The tests write stores, checkpoints and Ray sessions under a scratch TMPDIR of their own, emptied between the
 # notebook and pytest phases and removed at the end (pass or fail), so a test run leaves no disk behind.
 test: setup check  ## run every test: notebook tests, then integration tests (pytest)
-	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
-	echo "scratch TMPDIR=$$TMPDIR"; \
+	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; $(TEST_ENV); \
+	echo "scratch TMPDIR=$$TMPDIR, $(TEST_THREADS) thread(s) per test process"; \
 	$(BIN)/nbdev_test --n_workers 2 --flags slow --skip_file_re '^(train|compare)\.ipynb$$'; \
 	echo "notebook tests left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR; emptying it"; \
 	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
@@ -49,7 +54,7 @@ test: setup check  ## run every test: notebook tests, then integration tests (py
 	echo "pytest left $$(du -sh "$$TMPDIR" | cut -f1) in TMPDIR"
 
 test-fast: setup check  ## the quick loop: notebook tests without `#| slow` cells, then pytest without @pytest.mark.slow
-	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
+	@set -e; export TMPDIR="$$(mktemp -d -t ecgd-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; $(TEST_ENV); \
 	$(BIN)/nbdev_test --n_workers 2 --skip_file_re '^(train|compare)\.ipynb$$'; \
 	rm -rf "$$TMPDIR"/* "$$TMPDIR"/.[!.]* 2>/dev/null || true; \
 	$(BIN)/python -m pytest tests -q -ra -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
