@@ -7,6 +7,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))   # test the checkout's package
 
 
+def digitize_in_process(*args) -> tuple:
+    """(exit code, stdout, stderr) of `python -m ecg_digitization.digitize ARGS`, run in this process: the same `main`,
+    without an interpreter start and the torch/model imports. Tests of the real command line keep a subprocess."""
+    import contextlib, io
+    from ecg_digitization.digitize import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: rc = main([str(a) for a in args])
+        except SystemExit as e: rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that nothing listens on right now."
     with socket.socket() as s:

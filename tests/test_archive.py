@@ -1,6 +1,6 @@
 """Digitizing an archive with the command line: a run killed halfway, then resumed, leaves every page done exactly once.
 
-30 rendered pages in two sub-folders plus one file that is not an image go through
+20 rendered pages in two sub-folders plus one file that is not an image go through
 `python -m ecg_digitization.digitize scans --out out` with the shipped model. The first run is SIGKILLed once a
 few pages are listed in the manifest; `--resume` then finishes the job.
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2, numpy as np, pytest
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow   # kills and resumes a 30-page archive run (make test runs it; make test-fast skips it)
+pytestmark = pytest.mark.slow   # kills and resumes a 20-page archive run (make test runs it; make test-fast skips it)
 
-N = 30
+N = 20
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np, pytest, cv2, torch, wfdb
 from ecg_digitization.models import create_model, model_state
 from ecg_digitization.signals import synthesize_ecg, read_record
 from ecg_digitization.render import render_ecg
+from conftest import digitize_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +31,7 @@ def make_inputs(folder: Path) -> dict:
 
 
 def run(*args):
+    "The real command line in a fresh process (the error cases below run its `main` in this process)."
     return subprocess.run([sys.executable, "-m", "ecg_digitization.digitize", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
@@ -53,12 +55,12 @@ BAD = {"notes": "not an image", "empty": "empty file", "tiny": "too small", "tru
 def test_bad_files_fail_alone(checkpoint, tmp_path):
     f = make_inputs(tmp_path)
     out = tmp_path / "out"
-    r = run(*[f[b] for b in BAD], f["good"], "--model", checkpoint, "--out", out)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    lines = r.stderr.splitlines()
+    rc, stdout, stderr = digitize_in_process(*[f[b] for b in BAD], f["good"], "--model", checkpoint, "--out", out)
+    assert rc == 1 and "Traceback" not in stderr
+    lines = stderr.splitlines()
     for bad, message in BAD.items():
-        assert any(str(f[bad]) in l and message in l for l in lines), (bad, r.stderr)
-    assert "digitized 1/6" in r.stdout and "5 failed" in r.stdout
+        assert any(str(f[bad]) in l and message in l for l in lines), (bad, stderr)
+    assert "digitized 1/6" in stdout and "5 failed" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["good.dat", "good.hea", "manifest.csv"]   # nothing of the bad files, no temp dirs
 
 
@@ -81,10 +83,10 @@ def test_batches_give_the_same_records(checkpoint, tmp_path):
 @pytest.mark.slow
 def test_bad_model_and_usage_errors(tmp_path):
     f = make_inputs(tmp_path)
-    r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o")
-    assert r.returncode == 2 and "cannot load model" in r.stderr and "Traceback" not in r.stderr
-    r = run(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o", "--fs", "-5")
-    assert r.returncode == 2 and "--fs" in r.stderr
+    rc, _, stderr = digitize_in_process(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o")
+    assert rc == 2 and "cannot load model" in stderr and "Traceback" not in stderr
+    rc, _, stderr = digitize_in_process(f["good"], "--model", tmp_path / "nope.pt", "--out", tmp_path / "o", "--fs", "-5")
+    assert rc == 2 and "--fs" in stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -1,7 +1,8 @@
-"""`python -m ecg_digitization.digitize SRC --out DIR --executor ray` on a local Ray cluster: the same records as the
-single-process command, byte for byte; a bad page among good ones fails alone; a resumed run does only what is left.
+"""`python -m ecg_digitization.digitize SRC --out DIR --executor ray --resume` on a local Ray cluster, finishing a folder
+that the single-process command left with one page done: it does only what is left, writes the same records as the
+single-process command, byte for byte, and a bad page among good ones fails alone.
 """
-import csv, os, subprocess, sys
+import csv, os, shutil, subprocess, sys
 from pathlib import Path
 import cv2, numpy as np, pytest
 from conftest import ROOT
@@ -36,23 +37,21 @@ def rows(out):
     with open(out / "manifest.csv", newline="") as f: return list(csv.DictReader(f))
 
 
-def test_ray_executor_matches_local_and_resumes(scans, tmp_path):
+def test_ray_executor_resumes_a_local_run_with_the_same_records(scans, tmp_path):
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     r = digitize(scans, "--out", local)
     assert r.returncode == 1 and "bad.png" in r.stdout, r.stderr[-2000:]
-    r = digitize(scans, "--out", ray_out, "--executor", "ray")
-    assert r.returncode == 1, r.stderr[-3000:]
-    assert "Traceback" not in r.stderr and f"error: {scans / 'b' / 'bad.png'}: " in r.stderr
     pages = sorted(p.relative_to(scans).with_suffix("") for p in scans.rglob("p*.png"))
-    for rel in pages:
+    shutil.copytree(local, ray_out)                     # the local run's folder, as if it had been killed after one page
+    for rel in pages[1:]: (ray_out / f"{rel}.hea").unlink(); (ray_out / f"{rel}.dat").unlink()
+
+    r = digitize(scans, "--out", ray_out, "--executor", "ray", "--resume")
+    assert r.returncode == 1 and "1 already done" in r.stdout, (r.stdout, r.stderr[-3000:])
+    assert "Traceback" not in r.stderr and f"error: {scans / 'b' / 'bad.png'}: " in r.stderr
+    for rel in pages[1:]:                               # pages in both sub-folders, done by the Ray executor
         for ext in (".hea", ".dat"):
             a, b = (local / f"{rel}{ext}").read_bytes(), (ray_out / f"{rel}{ext}").read_bytes()
             assert a == b, f"{rel}{ext} differs between the executors"
-    got = {r["record"]: r["status"] for r in rows(ray_out)}
-    assert got.pop("b/bad") == "failed" and set(got) == {str(p) for p in pages}
-    assert all(r["layout"] for r in rows(ray_out) if r["status"] == "ok")
-
-    (ray_out / f"{pages[0]}.hea").unlink()                                   # as if a kill came before its header
-    r = digitize(scans, "--out", ray_out, "--executor", "ray", "--resume")
-    assert r.returncode == 1 and "3 already done" in r.stdout, (r.stdout, r.stderr[-2000:])
-    assert (ray_out / f"{pages[0]}.hea").read_bytes() == (local / f"{pages[0]}.hea").read_bytes()
+    last = {r["record"]: r for r in rows(ray_out)}      # a record's last row is its latest attempt
+    assert last.pop("b/bad")["status"] == "failed" and set(last) == {str(p) for p in pages}
+    assert all(r["status"] in ("ok", "warning") for r in last.values()) and all(r["layout"] for r in last.values() if r["status"] == "ok")

@@ -9,7 +9,7 @@ hard or soft, float or uint8, from 1 px to page-sized, with no page image, a bla
 `ECGD_MODEL=<checkpoint or models:/ URI>` adds a trained model's outputs on random augmentations of rendered pages.
 
 Runs are deterministic (`derandomize`); `ECGD_PROPERTY_EXPLORE=1` searches 20x more examples at random."""
-import contextlib, io, os, tempfile
+import os
 from pathlib import Path
 import numpy as np, pytest, cv2, torch
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
@@ -21,10 +21,11 @@ from ecg_digitization.vectorize.trace import panel_trace, track_runs, _runs
 from ecg_digitization.vectorize.refine import refine_trace
 from ecg_digitization.vectorize import vectorize
 from ecg_digitization.models import create_model, model_state
-from ecg_digitization.digitize import Digitizer, main as digitize_cli
+from ecg_digitization.digitize import Digitizer
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg
 from ecg_digitization.augment import augment
+from conftest import digitize_in_process
 
 EXPLORE = os.environ.get("ECGD_PROPERTY_EXPLORE") == "1"
 
@@ -245,13 +246,6 @@ def test_digitizer_refuses_what_is_no_image(untrained):
         with pytest.raises(DataError, match="^p: "): untrained.digitize(img, name="p")
     with pytest.raises(ValueError, match="fs must be"): untrained.digitize(np.zeros((300, 400, 3), np.uint8), fs=0)
 
-def run_cli(*args)->tuple:
-    "(exit code, stdout, stderr) of the digitize command run in-process."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: rc = digitize_cli([str(a) for a in args])
-        except SystemExit as e: rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 def test_cli_failing_pages_one_line_each(pages, tmp_path):
     "A model that outputs NaN (diverged training) fails every page: one `error: <file>: <problem>` line each, exit code 1."
@@ -262,7 +256,7 @@ def test_cli_failing_pages_one_line_each(pages, tmp_path):
     files = []
     for i, pg in enumerate(pages[:2]):
         files.append(tmp_path / f"p{i}.png"); cv2.imwrite(str(files[-1]), cv2.cvtColor(pg.image, cv2.COLOR_RGB2BGR))
-    rc, out, err = run_cli(*files, "--model", tmp_path / "nan.pt", "--out", tmp_path / "out")
+    rc, out, err = digitize_in_process(*files, "--model", tmp_path / "nan.pt", "--out", tmp_path / "out")
     lines = err.strip().splitlines()
     assert rc == 1 and "Traceback" not in err and "digitized 0/2" in out and "2 failed" in out, (out, err)
     for f in files: assert [l for l in lines if l.startswith(f"error: {f}: ")] == [f"error: {f}: trace map: holds NaN or infinite values"], err
@@ -272,7 +266,7 @@ def test_cli_blank_page_warns_and_writes_empty_record(untrained, tmp_path):
     "A page without an ECG is no failure: an all-NaN record and one `warning:` line, exit code 0."
     torch.save(model_state(untrained.model), tmp_path / "m.pt")
     f = tmp_path / "blank.png"; cv2.imwrite(str(f), np.full((400, 500, 3), 255, np.uint8))
-    rc, out, err = run_cli(f, "--model", tmp_path / "m.pt", "--out", tmp_path / "out")
+    rc, out, err = digitize_in_process(f, "--model", tmp_path / "m.pt", "--out", tmp_path / "out")
     assert rc == 0 and "Traceback" not in err and "digitized 1/1" in out, (out, err)
     warnings = [l for l in err.splitlines() if l.startswith("warning: ")]                # the progress bar shares stderr
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: {f}: trace map: no ECG trace found"), err

@@ -7,7 +7,7 @@ The fixed tables in test_data.py / test_digitize.py stay the readable examples; 
 Runs are deterministic (`derandomize`); `ECGD_PROPERTY_EXPLORE=1` searches 20x more examples at random.
 Tests marked `xfail(strict=True)` pin bugs in notebooks another session was editing; each reason names the fix.
 Once fixed they XPASS, which fails the run: then drop the marker."""
-import contextlib, dataclasses, io, json, os, shutil, struct, tempfile, typing, zlib
+import contextlib, dataclasses, json, os, shutil, struct, tempfile, typing, zlib
 from pathlib import Path
 import numpy as np, pytest, cv2, torch
 from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
@@ -17,13 +17,14 @@ from ecg_digitization.core import EcgRecord, LEADS
 from ecg_digitization.signals.records import DataError, read_record, write_record
 from ecg_digitization.data.challenge import read_challenge_page, write_challenge_page
 from ecg_digitization.data import ChallengeFolderDataset, WfdbRenderDataset
-from ecg_digitization.digitize import ImageError, MAX_PIXELS, MIN_SIDE_PX, read_image, main as digitize
+from ecg_digitization.digitize import ImageError, MAX_PIXELS, MIN_SIDE_PX, read_image
 from ecg_digitization.training.config import Config, ConfigError, compose_config
 from ecg_digitization.metrics import challenge_snr, snr_per_lead
 from ecg_digitization.metrics.aligned import SNR_CAP_DB, aligned_snr, aligned_snr_per_lead
 from ecg_digitization.models import create_model, model_state
 from ecg_digitization.signals import synthesize_ecg
 from ecg_digitization.render import render_ecg
+from conftest import digitize_in_process
 
 EXPLORE = os.environ.get("ECGD_PROPERTY_EXPLORE") == "1"
 
@@ -131,13 +132,6 @@ def checkpoint(tmp_path_factory):
     torch.save(model_state(create_model("signalsavants", input_size=(128, 160), decoder_channels=[32, 16, 16, 8, 8])), d / "m.pt")
     return d / "m.pt"
 
-def run_cli(*args) -> tuple:
-    "(exit code, stdout, stderr) of the digitize command run in-process."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: rc = digitize([str(a) for a in args])
-        except SystemExit as e: rc = e.code
-    return rc, out.getvalue(), err.getvalue()
 
 @pytest.mark.slow
 @given(data=st.data())
@@ -151,7 +145,7 @@ def test_cli_bad_files_fail_alone(page_png, checkpoint, data):
             f = d / f"bad{i}{data.draw(st.sampled_from(['.png', '.jpg', '.tif', '']))}"; f.write_bytes(blob); bad.append(f)
         (d / "good.png").write_bytes(page_png[0])
         files = bad[:good_at] + [d / "good.png"] + bad[good_at:]
-        rc, out, err = run_cli(*files, "--model", checkpoint, "--out", d / "out")
+        rc, out, err = digitize_in_process(*files, "--model", checkpoint, "--out", d / "out")
         assert "Traceback" not in err
         failed = [f for f in bad if f"error: {f}: " in err]          # one line, the ImageError's problem after the file
         read_ok = len(bad) - len(failed)                 # a truncated JPEG may still decode as a (grey-filled) page
@@ -166,7 +160,7 @@ def test_cli_bad_files_fail_alone(page_png, checkpoint, data):
 def test_cli_non_finite_fs_is_a_usage_error(page_png, checkpoint, fs):
     with tmpdir() as d:
         (d / "good.png").write_bytes(page_png[0])
-        rc, out, err = run_cli(d / "good.png", "--model", checkpoint, "--out", d / "out", "--fs", fs)
+        rc, out, err = digitize_in_process(d / "good.png", "--model", checkpoint, "--out", d / "out", "--fs", fs)
         assert rc == 2 and "--fs" in err and not (d / "out").exists()
 
 @given(exts=st.tuples(st.sampled_from([".png", ".PNG", ".jpg"]), st.sampled_from([".png", ".jpeg"])))
@@ -176,7 +170,7 @@ def test_cli_same_stem_twice_is_refused(page_png, checkpoint, exts):
         (d / "a").mkdir(); (d / "b").mkdir()
         files = [d / "a" / f"x{exts[0]}", d / "b" / f"x{exts[1]}"]
         for f in files: f.write_bytes(page_png[0])
-        rc, out, err = run_cli(*files, "--model", checkpoint, "--out", d / "out")
+        rc, out, err = digitize_in_process(*files, "--model", checkpoint, "--out", d / "out")
         assert rc == 2 and "x" in err and not (d / "out").exists()
 
 
