@@ -17,6 +17,7 @@ SCRIPTS = {  # script -> (normal args, quick args)
     "bench_vectorize.py": ([], []),
     "bench_train.py": ([], ["--steps", "2", "--skip-fit"]),
     "bench_ddp.py": ([], []),
+    "bench_threads.py": ([], ["--pages", "2"]),
 }
 
 
@@ -58,6 +59,11 @@ def summary() -> list:
             w = "" if row["workers"] is None else f", {row['workers']} finishing processes"
             rows.append((f"digitize throughput, {row['stage']}, batch {row['batch_size']}{w}", f"{row['pages_per_s']:.2f} pages/s",
                          f"{p['gpu'] or 'CPU'}, {p['cpus']} CPUs"))
+    h = load("threads.json")
+    if h:
+        for row in h["rows"]:
+            rows.append((f"digitize, {row['threads']} thread(s) per process, {row['busy']} busy process(es) beside",
+                         f"{row['cpu_s_per_page']:.2f} CPU-s/page", f"{row['s_per_page']:.2f} s/page; shipped model, 100 dpi"))
     return rows
 
 
